@@ -1,0 +1,33 @@
+//! # portcullis-core
+//!
+//! The sans-IO OpenID Connect relying-party engine behind Portcullis. It has no
+//! web framework, no sockets and no clock: callers pass data, HTTP responses and
+//! the current time in, and get decisions and the HTTP requests to make out.
+//!
+//! - [`discovery`]: provider metadata, fetched by the adapter and validated here.
+//! - [`jose`]: algorithms, JWKS parsing and key selection, JWS verification.
+//! - [`id_token`]: ID token validation (OpenID Connect Core §3.1.3.7).
+//! - [`authorize`], [`pkce`], [`callback`], [`token`], [`userinfo`],
+//!   [`end_session`]: the authorization code flow, step by step.
+//! - [`return_to`]: open-redirect-proof `returnTo` handling.
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+pub mod authorize;
+pub mod callback;
+pub mod config;
+pub mod discovery;
+pub mod end_session;
+pub mod http;
+pub mod id_token;
+pub mod jose;
+pub mod pkce;
+pub mod random;
+pub mod return_to;
+pub mod secret;
+pub mod token;
+pub mod userinfo;
+
+pub use config::{ClientConfig, ResponseMode, TokenEndpointAuthMethod};
+pub use http::{HttpRequest, HttpResponse, Method};
+pub use secret::Secret;

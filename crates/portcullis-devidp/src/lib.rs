@@ -1,0 +1,2 @@
+//! portcullis-devidp
+#![forbid(unsafe_code)]
