@@ -36,7 +36,9 @@ pub enum DiscoveryError {
     #[error("discovery failed: the document is not valid provider metadata JSON: {0}")]
     InvalidJson(String),
     /// The document's `issuer` differs from the configured issuer.
-    #[error("discovery issuer mismatch: configured {configured:?} but the provider says {actual:?}")]
+    #[error(
+        "discovery issuer mismatch: configured {configured:?} but the provider says {actual:?}"
+    )]
     IssuerMismatch {
         /// The configured issuer.
         configured: String,
@@ -76,19 +78,35 @@ pub struct ProviderMetadata {
     #[serde(with = "url_serde")]
     pub token_endpoint: Url,
     /// The userinfo endpoint.
-    #[serde(default, with = "opt_url_serde", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        with = "opt_url_serde",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub userinfo_endpoint: Option<Url>,
     /// The JWKS document URL.
     #[serde(with = "url_serde")]
     pub jwks_uri: Url,
     /// RP-Initiated Logout endpoint.
-    #[serde(default, with = "opt_url_serde", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        with = "opt_url_serde",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub end_session_endpoint: Option<Url>,
     /// Token revocation endpoint (RFC 7009).
-    #[serde(default, with = "opt_url_serde", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        with = "opt_url_serde",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub revocation_endpoint: Option<Url>,
     /// Token introspection endpoint (RFC 7662).
-    #[serde(default, with = "opt_url_serde", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        with = "opt_url_serde",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub introspection_endpoint: Option<Url>,
     /// Supported `response_type` values.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -173,7 +191,10 @@ impl ProviderMetadata {
             ("userinfo_endpoint", self.userinfo_endpoint.as_ref()),
             ("end_session_endpoint", self.end_session_endpoint.as_ref()),
             ("revocation_endpoint", self.revocation_endpoint.as_ref()),
-            ("introspection_endpoint", self.introspection_endpoint.as_ref()),
+            (
+                "introspection_endpoint",
+                self.introspection_endpoint.as_ref(),
+            ),
         ];
         for (field, url) in required {
             if let Some(url) = url {
@@ -369,7 +390,11 @@ mod tests {
 
     #[test]
     fn discovery_request_allows_http_for_loopback_issuer() {
-        for issuer in ["http://localhost:8080", "http://127.0.0.1:3000", "http://[::1]:9000"] {
+        for issuer in [
+            "http://localhost:8080",
+            "http://127.0.0.1:3000",
+            "http://[::1]:9000",
+        ] {
             assert!(discovery_request(issuer).is_ok(), "{issuer}");
         }
     }
@@ -542,7 +567,9 @@ mod tests {
 
     #[test]
     fn rejects_provider_without_code_response_type() {
-        let r = with(|d| d["response_types_supported"] = serde_json::json!(["id_token", "token id_token"]));
+        let r = with(|d| {
+            d["response_types_supported"] = serde_json::json!(["id_token", "token id_token"])
+        });
         assert_eq!(r, Err(DiscoveryError::CodeResponseTypeUnsupported));
     }
 
@@ -552,7 +579,9 @@ mod tests {
         assert!(m.supports_response_mode(ResponseMode::Query));
         assert!(!m.supports_response_mode(ResponseMode::FormPost));
         let m = metadata_with(|d| {
-            d.as_object_mut().unwrap().remove("response_modes_supported");
+            d.as_object_mut()
+                .unwrap()
+                .remove("response_modes_supported");
         });
         assert!(m.supports_response_mode(ResponseMode::FormPost));
     }

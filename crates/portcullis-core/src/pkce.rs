@@ -76,10 +76,7 @@ mod tests {
 
     #[test]
     fn generated_verifiers_are_unique() {
-        assert_ne!(
-            PkcePair::generate().verifier,
-            PkcePair::generate().verifier
-        );
+        assert_ne!(PkcePair::generate().verifier, PkcePair::generate().verifier);
     }
 
     #[test]
