@@ -169,7 +169,8 @@ try {
 } catch (err) {
   code = 1;
   const where = page ? ` at ${page.url()}` : '';
-  const msg = err instanceof StepError ? err.message : err.message.split('\n').slice(0, 4).join(' | ');
+  const msg = (err instanceof StepError ? err.message : err.message.split('\n').slice(0, 4).join(' | '))
+    .replace(/\x1b\[[0-9;]*m/g, ''); // drop playwright's terminal colours
   console.error(`demo-login: FAIL at step "${step}"${where}: ${msg}`);
   if (page) {
     console.error(`demo-login: page text: ${await pageText()}`);
