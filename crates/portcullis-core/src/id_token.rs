@@ -383,3 +383,638 @@ pub fn validate_refreshed_id_token(
 fn same_set(a: &[String], b: &[String]) -> bool {
     a.iter().all(|x| b.contains(x)) && b.iter().all(|x| a.contains(x))
 }
+
+#[cfg(test)]
+mod tests {
+    use serde_json::{Value, json};
+
+    use super::*;
+    use crate::jose::test_keys::{b64url, key_for, rsa, sign, standard_jwks};
+
+    const NOW: u64 = 1_700_000_000;
+    const ISSUER: &str = "https://op.example.com";
+    const CLIENT: &str = "client-1";
+    const NONCE: &str = "nonce-abc";
+    const SKEW: u64 = 60;
+
+    fn base_claims() -> Value {
+        json!({
+            "iss": ISSUER,
+            "sub": "alice",
+            "aud": CLIENT,
+            "exp": NOW + 300,
+            "iat": NOW,
+            "nonce": NONCE,
+            "auth_time": NOW - 100,
+            "sid": "session-1",
+            "email": "alice@example.com",
+        })
+    }
+
+    fn with(changes: Value) -> Value {
+        let mut c = base_claims();
+        for (k, v) in changes.as_object().unwrap() {
+            if v.is_null() {
+                c.as_object_mut().unwrap().remove(k);
+            } else {
+                c[k] = v.clone();
+            }
+        }
+        c
+    }
+
+    fn expectations() -> IdTokenExpectations<'static> {
+        IdTokenExpectations {
+            issuer: ISSUER,
+            client_id: CLIENT,
+            client_secret: None,
+            allowed_algs: &Algorithm::ASYMMETRIC,
+            nonce: Some(NONCE),
+            max_age: None,
+            now: NOW,
+            skew_secs: SKEW,
+        }
+    }
+
+    fn rs256(claims: &Value) -> String {
+        sign(claims, &rsa().encoding, Algorithm::RS256, Some("rsa1"))
+    }
+
+    fn check(claims: &Value) -> Result<IdTokenClaims, IdTokenError> {
+        validate_id_token(&rs256(claims), &standard_jwks(), &expectations())
+    }
+
+    fn check_at(claims: &Value, now: u64) -> Result<IdTokenClaims, IdTokenError> {
+        let exp = IdTokenExpectations {
+            now,
+            ..expectations()
+        };
+        validate_id_token(&rs256(claims), &standard_jwks(), &exp)
+    }
+
+    #[test]
+    fn accepts_a_valid_id_token_and_exposes_its_claims() {
+        let c = check(&base_claims()).unwrap();
+        assert_eq!(c.iss, ISSUER);
+        assert_eq!(c.sub, "alice");
+        assert_eq!(c.aud, [CLIENT]);
+        assert_eq!(c.azp, None);
+        assert_eq!(c.exp, NOW + 300);
+        assert_eq!(c.iat, NOW);
+        assert_eq!(c.nonce.as_deref(), Some(NONCE));
+        assert_eq!(c.auth_time, Some(NOW - 100));
+        assert_eq!(c.sid.as_deref(), Some("session-1"));
+        assert_eq!(c.alg, Algorithm::RS256);
+        assert_eq!(c.claims["email"], "alice@example.com");
+    }
+
+    #[test]
+    fn accepts_every_allowed_algorithm() {
+        let jwks = standard_jwks();
+        for alg in Algorithm::ASYMMETRIC {
+            let (key, kid) = key_for(alg);
+            let token = sign(&base_claims(), &key.encoding, alg, Some(kid));
+            let c = validate_id_token(&token, &jwks, &expectations())
+                .unwrap_or_else(|e| panic!("{alg}: {e}"));
+            assert_eq!(c.alg, alg);
+        }
+        let secret = Secret::new("a-client-secret-of-thirty-two-bytes");
+        let algs = [Algorithm::HS256, Algorithm::HS384, Algorithm::HS512];
+        for alg in algs {
+            let token = sign(
+                &base_claims(),
+                &jsonwebtoken::EncodingKey::from_secret(secret.expose().as_bytes()),
+                alg,
+                None,
+            );
+            let exp = IdTokenExpectations {
+                client_secret: Some(&secret),
+                allowed_algs: &algs,
+                ..expectations()
+            };
+            assert_eq!(validate_id_token(&token, &jwks, &exp).unwrap().alg, alg);
+        }
+    }
+
+    #[test]
+    fn rejects_id_token_with_alg_none() {
+        let token = format!(
+            "{}.{}.",
+            b64url(br#"{"alg":"none"}"#),
+            b64url(base_claims().to_string().as_bytes())
+        );
+        assert_eq!(
+            validate_id_token(&token, &standard_jwks(), &expectations()),
+            Err(IdTokenError::Jws(JwsError::AlgNone))
+        );
+    }
+
+    #[test]
+    fn rejects_id_token_with_alg_not_on_the_allowlist() {
+        let exp = IdTokenExpectations {
+            allowed_algs: &[Algorithm::ES256],
+            ..expectations()
+        };
+        assert_eq!(
+            validate_id_token(&rs256(&base_claims()), &standard_jwks(), &exp),
+            Err(IdTokenError::Jws(JwsError::AlgNotAllowed(Algorithm::RS256)))
+        );
+    }
+
+    #[test]
+    fn rejects_hs256_id_token_without_a_client_secret() {
+        let token = sign(
+            &base_claims(),
+            &jsonwebtoken::EncodingKey::from_secret(b"guessed"),
+            Algorithm::HS256,
+            None,
+        );
+        let algs = [Algorithm::RS256, Algorithm::HS256];
+        let exp = IdTokenExpectations {
+            allowed_algs: &algs,
+            ..expectations()
+        };
+        assert_eq!(
+            validate_id_token(&token, &standard_jwks(), &exp),
+            Err(IdTokenError::Jws(JwsError::HmacWithoutSecret(
+                Algorithm::HS256
+            )))
+        );
+    }
+
+    #[test]
+    fn reports_an_unknown_kid_as_its_own_error_for_jwks_refetch() {
+        let token = sign(
+            &base_claims(),
+            &rsa().encoding,
+            Algorithm::RS256,
+            Some("new-key"),
+        );
+        let err = validate_id_token(&token, &standard_jwks(), &expectations()).unwrap_err();
+        assert_eq!(err, IdTokenError::UnknownKid);
+        assert!(err.is_unknown_kid());
+        assert!(!IdTokenError::Expired.is_unknown_kid());
+    }
+
+    #[test]
+    fn rejects_id_token_when_iss_differs() {
+        for iss in [
+            "https://op.example.com/",
+            "https://OP.example.com",
+            "https://evil.example",
+        ] {
+            let err = check(&with(json!({ "iss": iss }))).unwrap_err();
+            assert_eq!(
+                err,
+                IdTokenError::IssuerMismatch {
+                    expected: ISSUER.into(),
+                    actual: iss.into()
+                }
+            );
+        }
+    }
+
+    #[test]
+    fn rejects_id_token_when_iss_is_missing_or_not_a_string() {
+        assert_eq!(
+            check(&with(json!({"iss": null}))),
+            Err(IdTokenError::MissingClaim("iss"))
+        );
+        assert_eq!(
+            check(&with(json!({"iss": [ISSUER]}))),
+            Err(IdTokenError::WrongClaimType("iss"))
+        );
+    }
+
+    #[test]
+    fn rejects_id_token_when_aud_does_not_contain_client_id() {
+        assert_eq!(
+            check(&with(json!({"aud": "other-client"}))),
+            Err(IdTokenError::AudienceMismatch)
+        );
+        assert_eq!(
+            check(&with(json!({"aud": []}))),
+            Err(IdTokenError::AudienceMismatch)
+        );
+        assert_eq!(
+            check(&with(json!({"aud": null}))),
+            Err(IdTokenError::MissingClaim("aud"))
+        );
+    }
+
+    #[test]
+    fn accepts_aud_as_an_array_with_only_client_id() {
+        assert_eq!(
+            check(&with(json!({"aud": [CLIENT]}))).unwrap().aud,
+            [CLIENT]
+        );
+    }
+
+    #[test]
+    fn rejects_id_token_with_an_extra_untrusted_audience() {
+        let c = with(json!({"aud": [CLIENT, "https://api.example"], "azp": CLIENT}));
+        assert_eq!(check(&c), Err(IdTokenError::UntrustedAudience));
+    }
+
+    #[test]
+    fn rejects_id_token_with_multiple_audiences_and_no_azp() {
+        let c = with(json!({"aud": [CLIENT, "https://api.example"]}));
+        assert_eq!(check(&c), Err(IdTokenError::AzpRequired));
+        let dup = with(json!({"aud": [CLIENT, CLIENT]}));
+        assert_eq!(check(&dup), Err(IdTokenError::AzpRequired));
+        let dup_with_azp = with(json!({"aud": [CLIENT, CLIENT], "azp": CLIENT}));
+        assert!(check(&dup_with_azp).is_ok());
+    }
+
+    #[test]
+    fn rejects_id_token_when_azp_differs_from_client_id() {
+        assert_eq!(
+            check(&with(json!({"azp": "other"}))),
+            Err(IdTokenError::AzpMismatch)
+        );
+        assert_eq!(
+            check(&with(json!({"azp": CLIENT}))).unwrap().azp.as_deref(),
+            Some(CLIENT)
+        );
+    }
+
+    #[test]
+    fn rejects_id_token_with_aud_or_azp_of_the_wrong_type() {
+        assert_eq!(
+            check(&with(json!({"aud": 42}))),
+            Err(IdTokenError::WrongClaimType("aud"))
+        );
+        assert_eq!(
+            check(&with(json!({"aud": [CLIENT, 42]}))),
+            Err(IdTokenError::WrongClaimType("aud"))
+        );
+        assert_eq!(
+            check(&with(json!({"aud": {"client": CLIENT}}))),
+            Err(IdTokenError::WrongClaimType("aud"))
+        );
+        assert_eq!(
+            check(&with(json!({"azp": 1}))),
+            Err(IdTokenError::WrongClaimType("azp"))
+        );
+    }
+
+    #[test]
+    fn rejects_expired_id_token() {
+        let c = with(json!({"exp": NOW - 61, "iat": NOW - 400}));
+        assert_eq!(check(&c), Err(IdTokenError::Expired));
+        // Exactly at exp + skew is already expired.
+        let c = with(json!({"exp": NOW - 60, "iat": NOW - 400}));
+        assert_eq!(check(&c), Err(IdTokenError::Expired));
+    }
+
+    #[test]
+    fn accepts_expired_id_token_within_the_clock_skew() {
+        let c = with(json!({"exp": NOW - 59, "iat": NOW - 400}));
+        assert!(check(&c).is_ok());
+    }
+
+    #[test]
+    fn rejects_id_token_without_exp_or_with_exp_of_the_wrong_type() {
+        assert_eq!(
+            check(&with(json!({"exp": null}))),
+            Err(IdTokenError::MissingClaim("exp"))
+        );
+        for bad in [
+            json!("9999999999"),
+            json!(-1),
+            json!(true),
+            json!([NOW + 300]),
+        ] {
+            assert_eq!(
+                check(&with(json!({ "exp": bad }))),
+                Err(IdTokenError::WrongClaimType("exp")),
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn accepts_a_fractional_numeric_date() {
+        assert!(check(&with(json!({"exp": (NOW + 300) as f64 + 0.5}))).is_ok());
+    }
+
+    #[test]
+    fn rejects_id_token_with_iat_in_the_future() {
+        assert_eq!(
+            check(&with(json!({"iat": NOW + 61}))),
+            Err(IdTokenError::IssuedInFuture)
+        );
+        assert!(check(&with(json!({"iat": NOW + 60}))).is_ok());
+    }
+
+    #[test]
+    fn rejects_id_token_without_iat_or_with_iat_of_the_wrong_type() {
+        assert_eq!(
+            check(&with(json!({"iat": null}))),
+            Err(IdTokenError::MissingClaim("iat"))
+        );
+        assert_eq!(
+            check(&with(json!({"iat": NOW.to_string()}))),
+            Err(IdTokenError::WrongClaimType("iat"))
+        );
+    }
+
+    #[test]
+    fn rejects_id_token_with_an_absurdly_old_iat() {
+        let old = NOW - MAX_IAT_AGE_SECS - SKEW - 1;
+        assert_eq!(
+            check(&with(json!({"iat": old, "auth_time": old}))),
+            Err(IdTokenError::IssuedTooLongAgo)
+        );
+        let oldest_ok = NOW - MAX_IAT_AGE_SECS - SKEW;
+        assert!(check(&with(json!({"iat": oldest_ok, "auth_time": oldest_ok}))).is_ok());
+    }
+
+    #[test]
+    fn rejects_id_token_with_nbf_in_the_future() {
+        assert_eq!(
+            check(&with(json!({"nbf": NOW + 61}))),
+            Err(IdTokenError::NotYetValid)
+        );
+        assert!(check(&with(json!({"nbf": NOW + 60}))).is_ok());
+        assert_eq!(
+            check(&with(json!({"nbf": "0"}))),
+            Err(IdTokenError::WrongClaimType("nbf"))
+        );
+    }
+
+    #[test]
+    fn rejects_id_token_when_sub_is_missing_empty_or_not_a_string() {
+        assert_eq!(
+            check(&with(json!({"sub": null}))),
+            Err(IdTokenError::MissingClaim("sub"))
+        );
+        assert_eq!(
+            check(&with(json!({"sub": ""}))),
+            Err(IdTokenError::EmptySubject)
+        );
+        assert_eq!(
+            check(&with(json!({"sub": 1234}))),
+            Err(IdTokenError::WrongClaimType("sub"))
+        );
+    }
+
+    #[test]
+    fn rejects_id_token_when_nonce_is_missing() {
+        assert_eq!(
+            check(&with(json!({"nonce": null}))),
+            Err(IdTokenError::NonceMissing)
+        );
+    }
+
+    #[test]
+    fn rejects_id_token_when_nonce_differs() {
+        for bad in ["nonce-abd", "nonce-ab", "", "NONCE-ABC"] {
+            assert_eq!(
+                check(&with(json!({ "nonce": bad }))),
+                Err(IdTokenError::NonceMismatch)
+            );
+        }
+        assert_eq!(
+            check(&with(json!({"nonce": 42}))),
+            Err(IdTokenError::WrongClaimType("nonce"))
+        );
+    }
+
+    #[test]
+    fn skips_the_nonce_comparison_only_when_none_was_sent() {
+        let exp = IdTokenExpectations {
+            nonce: None,
+            ..expectations()
+        };
+        let token = rs256(&with(json!({"nonce": null})));
+        assert!(validate_id_token(&token, &standard_jwks(), &exp).is_ok());
+    }
+
+    #[test]
+    fn rejects_id_token_when_max_age_is_exceeded() {
+        let exp = IdTokenExpectations {
+            max_age: Some(300),
+            ..expectations()
+        };
+        let too_old = rs256(&with(json!({"auth_time": NOW - 300 - SKEW - 1})));
+        assert_eq!(
+            validate_id_token(&too_old, &standard_jwks(), &exp),
+            Err(IdTokenError::AuthTooOld)
+        );
+        let just_ok = rs256(&with(json!({"auth_time": NOW - 300 - SKEW})));
+        assert!(validate_id_token(&just_ok, &standard_jwks(), &exp).is_ok());
+    }
+
+    #[test]
+    fn rejects_id_token_without_auth_time_when_max_age_was_sent() {
+        let exp = IdTokenExpectations {
+            max_age: Some(300),
+            ..expectations()
+        };
+        let token = rs256(&with(json!({"auth_time": null})));
+        assert_eq!(
+            validate_id_token(&token, &standard_jwks(), &exp),
+            Err(IdTokenError::AuthTimeMissing)
+        );
+        // Without max_age, auth_time is optional.
+        assert!(check(&with(json!({"auth_time": null}))).is_ok());
+    }
+
+    #[test]
+    fn rejects_id_token_with_auth_time_or_sid_of_the_wrong_type() {
+        assert_eq!(
+            check(&with(json!({"auth_time": "1700000000"}))),
+            Err(IdTokenError::WrongClaimType("auth_time"))
+        );
+        assert_eq!(
+            check(&with(json!({"sid": {"id": 1}}))),
+            Err(IdTokenError::WrongClaimType("sid"))
+        );
+    }
+
+    #[test]
+    fn validation_uses_the_injected_clock() {
+        // Valid now, expired an hour later, "issued in the future" an hour earlier.
+        assert!(check_at(&base_claims(), NOW).is_ok());
+        assert_eq!(
+            check_at(&base_claims(), NOW + 3_600),
+            Err(IdTokenError::Expired)
+        );
+        assert_eq!(
+            check_at(&base_claims(), NOW - 3_600),
+            Err(IdTokenError::IssuedInFuture)
+        );
+    }
+
+    #[test]
+    fn builds_expectations_from_the_client_config() {
+        let config = ClientConfig {
+            issuer: ISSUER.into(),
+            client_id: CLIENT.into(),
+            client_secret: Some(Secret::new("s")),
+            auth_method: Default::default(),
+            redirect_uri: "https://app.example/callback".parse().unwrap(),
+            scope: ClientConfig::DEFAULT_SCOPE.into(),
+            response_mode: Default::default(),
+            id_token_algs: vec![Algorithm::RS256],
+            clock_skew_secs: 30,
+        };
+        let exp = IdTokenExpectations::for_client(&config, Some(NONCE), Some(10), NOW);
+        assert_eq!(exp.issuer, ISSUER);
+        assert_eq!(exp.client_id, CLIENT);
+        assert_eq!(exp.client_secret.map(Secret::expose), Some("s"));
+        assert_eq!(exp.allowed_algs, [Algorithm::RS256]);
+        assert_eq!(
+            (exp.nonce, exp.max_age, exp.now, exp.skew_secs),
+            (Some(NONCE), Some(10), NOW, 30)
+        );
+    }
+
+    #[test]
+    fn errors_never_include_the_token() {
+        let token = rs256(&with(json!({"nonce": "wrong"})));
+        let err = validate_id_token(&token, &standard_jwks(), &expectations()).unwrap_err();
+        let shown = format!("{err} {err:?}");
+        for part in token.split('.') {
+            assert!(!shown.contains(part));
+        }
+    }
+
+    #[test]
+    fn issuer_mismatch_error_shortens_a_huge_iss() {
+        let huge = "x".repeat(5_000);
+        let Err(IdTokenError::IssuerMismatch { actual, .. }) = check(&with(json!({ "iss": huge })))
+        else {
+            panic!("expected IssuerMismatch");
+        };
+        assert!(actual.len() < 300);
+    }
+
+    // Refreshed ID tokens (Core §12.2).
+
+    fn original() -> IdTokenClaims {
+        check(&base_claims()).unwrap()
+    }
+
+    fn refresh(changes: Value) -> Result<IdTokenClaims, IdTokenError> {
+        let mut claims = with(json!({"iat": NOW + 10, "exp": NOW + 600, "nonce": null}));
+        for (k, v) in changes.as_object().unwrap() {
+            if v.is_null() {
+                claims.as_object_mut().unwrap().remove(k);
+            } else {
+                claims[k] = v.clone();
+            }
+        }
+        validate_refreshed_id_token(
+            &rs256(&claims),
+            &standard_jwks(),
+            &expectations(),
+            &original(),
+        )
+    }
+
+    #[test]
+    fn accepts_a_refreshed_id_token_with_the_same_identity() {
+        let c = refresh(json!({})).unwrap();
+        assert_eq!(c.sub, "alice");
+        assert_eq!(c.iat, NOW + 10);
+        // auth_time may be omitted on refresh.
+        assert!(refresh(json!({"auth_time": null})).is_ok());
+    }
+
+    #[test]
+    fn rejects_refreshed_id_token_with_a_different_sub() {
+        assert_eq!(
+            refresh(json!({"sub": "mallory"})),
+            Err(IdTokenError::RefreshedSubjectChanged)
+        );
+    }
+
+    #[test]
+    fn rejects_refreshed_id_token_with_a_different_iss() {
+        // Against the configured issuer it fails the normal iss rule...
+        assert!(matches!(
+            refresh(json!({"iss": "https://other.example"})),
+            Err(IdTokenError::IssuerMismatch { .. })
+        ));
+        // ...and an original from another issuer never matches a refresh.
+        let mut orig = original();
+        orig.iss = "https://old-issuer.example".into();
+        let token = rs256(&with(json!({"nonce": null})));
+        assert_eq!(
+            validate_refreshed_id_token(&token, &standard_jwks(), &expectations(), &orig),
+            Err(IdTokenError::RefreshedIssuerChanged)
+        );
+    }
+
+    #[test]
+    fn rejects_refreshed_id_token_with_a_different_aud() {
+        let mut orig = original();
+        orig.aud = vec![CLIENT.into(), CLIENT.into(), "legacy".into()];
+        let token = rs256(&with(json!({"nonce": null})));
+        assert_eq!(
+            validate_refreshed_id_token(&token, &standard_jwks(), &expectations(), &orig),
+            Err(IdTokenError::RefreshedAudienceChanged)
+        );
+        assert_eq!(
+            refresh(json!({"aud": "other"})),
+            Err(IdTokenError::AudienceMismatch)
+        );
+    }
+
+    #[test]
+    fn rejects_refreshed_id_token_with_a_different_azp() {
+        // azp appears where the original had none.
+        assert_eq!(
+            refresh(json!({"azp": CLIENT})),
+            Err(IdTokenError::RefreshedAzpChanged)
+        );
+        // azp disappears.
+        let mut orig = original();
+        orig.azp = Some(CLIENT.into());
+        let token = rs256(&with(json!({"nonce": null})));
+        assert_eq!(
+            validate_refreshed_id_token(&token, &standard_jwks(), &expectations(), &orig),
+            Err(IdTokenError::RefreshedAzpChanged)
+        );
+    }
+
+    #[test]
+    fn rejects_refreshed_id_token_with_an_unexpected_nonce() {
+        assert_eq!(
+            refresh(json!({"nonce": "fresh-nonce"})),
+            Err(IdTokenError::RefreshedUnexpectedNonce)
+        );
+        // The original's nonce repeated is allowed.
+        assert!(refresh(json!({"nonce": NONCE})).is_ok());
+        // A nonce when the original had none is unexpected.
+        let mut orig = original();
+        orig.nonce = None;
+        let token = rs256(&with(json!({})));
+        assert_eq!(
+            validate_refreshed_id_token(&token, &standard_jwks(), &expectations(), &orig),
+            Err(IdTokenError::RefreshedUnexpectedNonce)
+        );
+    }
+
+    #[test]
+    fn rejects_refreshed_id_token_with_a_different_auth_time() {
+        assert_eq!(
+            refresh(json!({"auth_time": NOW + 10})),
+            Err(IdTokenError::RefreshedAuthTimeChanged)
+        );
+    }
+
+    #[test]
+    fn refreshed_id_token_still_gets_every_normal_rule() {
+        assert_eq!(
+            refresh(json!({"exp": NOW - 100, "iat": NOW - 400})),
+            Err(IdTokenError::Expired)
+        );
+        assert_eq!(
+            refresh(json!({"sub": 5})),
+            Err(IdTokenError::WrongClaimType("sub"))
+        );
+    }
+}
