@@ -1,0 +1,308 @@
+//! Configuration of the development OpenID Provider: clients, users and lifetimes.
+
+use serde_json::{Map, Value, json};
+
+/// The algorithm an OP uses to sign a client's ID tokens.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum SigningAlg {
+    /// RSASSA-PKCS1-v1_5 with SHA-256 over a 2048-bit RSA key (the default).
+    #[default]
+    RS256,
+    /// ECDSA over P-256 with SHA-256.
+    ES256,
+    /// Ed25519 (EdDSA).
+    EdDSA,
+}
+
+impl SigningAlg {
+    /// The JOSE `alg` name, e.g. `"RS256"`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SigningAlg::RS256 => "RS256",
+            SigningAlg::ES256 => "ES256",
+            SigningAlg::EdDSA => "EdDSA",
+        }
+    }
+
+    /// All algorithms the dev OP can sign with, in JWKS order.
+    pub const ALL: [SigningAlg; 3] = [SigningAlg::RS256, SigningAlg::ES256, SigningAlg::EdDSA];
+}
+
+/// How a client authenticates at the token and revocation endpoints.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum AuthMethod {
+    /// HTTP Basic with the form-urlencoded client id and secret (RFC 6749 §2.3.1); the default.
+    #[default]
+    ClientSecretBasic,
+    /// `client_id` and `client_secret` in the form body.
+    ClientSecretPost,
+    /// A public client: only `client_id` in the form body, no secret (PKCE protects the code).
+    None,
+}
+
+impl AuthMethod {
+    /// The registered name, e.g. `"client_secret_basic"`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AuthMethod::ClientSecretBasic => "client_secret_basic",
+            AuthMethod::ClientSecretPost => "client_secret_post",
+            AuthMethod::None => "none",
+        }
+    }
+}
+
+/// A client (relying party) registered at the dev OP.
+///
+/// `Debug` never prints the client secret.
+#[derive(Clone)]
+pub struct DevClient {
+    /// The `client_id`.
+    pub client_id: String,
+    /// The client secret; `None` makes a public client.
+    pub client_secret: Option<String>,
+    /// Redirect URIs, compared by exact string match.
+    pub redirect_uris: Vec<String>,
+    /// Post-logout redirect URIs, compared by exact string match.
+    pub post_logout_redirect_uris: Vec<String>,
+    /// The algorithm of this client's ID tokens.
+    pub id_token_signed_response_alg: SigningAlg,
+    /// How this client authenticates at `/token` and `/revoke`.
+    pub token_endpoint_auth_method: AuthMethod,
+}
+
+impl std::fmt::Debug for DevClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DevClient")
+            .field("client_id", &self.client_id)
+            .field(
+                "client_secret",
+                &self.client_secret.as_ref().map(|_| "<redacted>"),
+            )
+            .field("redirect_uris", &self.redirect_uris)
+            .field("post_logout_redirect_uris", &self.post_logout_redirect_uris)
+            .field(
+                "id_token_signed_response_alg",
+                &self.id_token_signed_response_alg,
+            )
+            .field(
+                "token_endpoint_auth_method",
+                &self.token_endpoint_auth_method,
+            )
+            .finish()
+    }
+}
+
+impl DevClient {
+    /// A confidential client using `client_secret_basic` and RS256 ID tokens.
+    pub fn confidential(
+        client_id: impl Into<String>,
+        client_secret: impl Into<String>,
+        redirect_uri: impl Into<String>,
+    ) -> Self {
+        DevClient {
+            client_id: client_id.into(),
+            client_secret: Some(client_secret.into()),
+            redirect_uris: vec![redirect_uri.into()],
+            post_logout_redirect_uris: Vec::new(),
+            id_token_signed_response_alg: SigningAlg::RS256,
+            token_endpoint_auth_method: AuthMethod::ClientSecretBasic,
+        }
+    }
+
+    /// A public client (no secret, `token_endpoint_auth_method` `none`) with RS256 ID tokens.
+    pub fn public(client_id: impl Into<String>, redirect_uri: impl Into<String>) -> Self {
+        DevClient {
+            client_id: client_id.into(),
+            client_secret: None,
+            redirect_uris: vec![redirect_uri.into()],
+            post_logout_redirect_uris: Vec::new(),
+            id_token_signed_response_alg: SigningAlg::RS256,
+            token_endpoint_auth_method: AuthMethod::None,
+        }
+    }
+
+    /// Adds another redirect URI.
+    pub fn with_redirect_uri(mut self, uri: impl Into<String>) -> Self {
+        self.redirect_uris.push(uri.into());
+        self
+    }
+
+    /// Adds a post-logout redirect URI.
+    pub fn with_post_logout_redirect_uri(mut self, uri: impl Into<String>) -> Self {
+        self.post_logout_redirect_uris.push(uri.into());
+        self
+    }
+
+    /// Sets the ID token signing algorithm.
+    pub fn with_id_token_alg(mut self, alg: SigningAlg) -> Self {
+        self.id_token_signed_response_alg = alg;
+        self
+    }
+
+    /// Sets the token endpoint authentication method.
+    pub fn with_auth_method(mut self, method: AuthMethod) -> Self {
+        self.token_endpoint_auth_method = method;
+        self
+    }
+}
+
+/// A sample user. `id` is the `sub`; `claims` are released per scope.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DevUser {
+    /// The subject identifier (`sub`) and the value of the sign-in button.
+    pub id: String,
+    /// Standard and custom claims (`name`, `email`, `email_verified`, `groups`, ...).
+    pub claims: Map<String, Value>,
+}
+
+impl DevUser {
+    /// A user with the given id and claims (any `sub` in `claims` is ignored).
+    pub fn new(id: impl Into<String>, claims: Map<String, Value>) -> Self {
+        DevUser {
+            id: id.into(),
+            claims,
+        }
+    }
+
+    /// The display name: the `name` claim, else the id.
+    pub fn display_name(&self) -> &str {
+        self.claims
+            .get("name")
+            .and_then(Value::as_str)
+            .unwrap_or(&self.id)
+    }
+
+    /// Alice: an email-verified admin.
+    pub fn alice() -> Self {
+        DevUser::new(
+            "alice",
+            object(json!({
+                "name": "Alice Example",
+                "given_name": "Alice",
+                "family_name": "Example",
+                "preferred_username": "alice",
+                "email": "alice@example.com",
+                "email_verified": true,
+                "locale": "en-GB",
+                "groups": ["admin", "users"],
+            })),
+        )
+    }
+
+    /// Bob: a plain user whose email is not verified.
+    pub fn bob() -> Self {
+        DevUser::new(
+            "bob",
+            object(json!({
+                "name": "Bob Example",
+                "given_name": "Bob",
+                "family_name": "Example",
+                "preferred_username": "bob",
+                "email": "bob@example.org",
+                "email_verified": false,
+                "locale": "en-US",
+                "groups": ["users"],
+            })),
+        )
+    }
+}
+
+fn object(value: Value) -> Map<String, Value> {
+    match value {
+        Value::Object(map) => map,
+        _ => Map::new(),
+    }
+}
+
+/// Configuration of the development OP.
+#[derive(Debug, Clone)]
+pub struct DevIdpConfig {
+    /// The issuer (no trailing slash). `None` means `http://127.0.0.1:{port}` after binding.
+    pub issuer: Option<String>,
+    /// Registered clients.
+    pub clients: Vec<DevClient>,
+    /// Sample users shown on the sign-in page.
+    pub users: Vec<DevUser>,
+    /// Sign in as this user id without showing the sign-in page (for tests and benchmarks).
+    pub auto_approve: Option<String>,
+    /// ID token lifetime in seconds (default 300).
+    pub id_token_ttl_secs: u64,
+    /// Access token lifetime in seconds (default 300).
+    pub access_token_ttl_secs: u64,
+    /// Issue a refresh token with every token response (default `true`).
+    ///
+    /// When enabled, a refresh token is issued on every code exchange regardless of the
+    /// `offline_access` scope, because that is what a development RP usually wants to
+    /// exercise. Refresh tokens rotate on every use and live 24 hours.
+    pub refresh_tokens: bool,
+}
+
+impl Default for DevIdpConfig {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl DevIdpConfig {
+    /// Sample users alice and bob, no clients, 5-minute tokens, refresh tokens on.
+    pub fn new() -> Self {
+        DevIdpConfig {
+            issuer: None,
+            clients: Vec::new(),
+            users: vec![DevUser::alice(), DevUser::bob()],
+            auto_approve: None,
+            id_token_ttl_secs: 300,
+            access_token_ttl_secs: 300,
+            refresh_tokens: true,
+        }
+    }
+
+    /// Registers a client.
+    pub fn with_client(mut self, client: DevClient) -> Self {
+        self.clients.push(client);
+        self
+    }
+
+    /// Adds a user (replacing one with the same id).
+    pub fn with_user(mut self, user: DevUser) -> Self {
+        self.users.retain(|u| u.id != user.id);
+        self.users.push(user);
+        self
+    }
+
+    /// Replaces all users.
+    pub fn with_users(mut self, users: Vec<DevUser>) -> Self {
+        self.users = users;
+        self
+    }
+
+    /// Sets the issuer.
+    pub fn with_issuer(mut self, issuer: impl Into<String>) -> Self {
+        self.issuer = Some(issuer.into());
+        self
+    }
+
+    /// Signs in as `user_id` without showing the sign-in page.
+    pub fn with_auto_approve(mut self, user_id: impl Into<String>) -> Self {
+        self.auto_approve = Some(user_id.into());
+        self
+    }
+
+    /// Sets the ID token lifetime.
+    pub fn with_id_token_ttl_secs(mut self, secs: u64) -> Self {
+        self.id_token_ttl_secs = secs;
+        self
+    }
+
+    /// Sets the access token lifetime.
+    pub fn with_access_token_ttl_secs(mut self, secs: u64) -> Self {
+        self.access_token_ttl_secs = secs;
+        self
+    }
+
+    /// Turns refresh tokens on or off.
+    pub fn with_refresh_tokens(mut self, enabled: bool) -> Self {
+        self.refresh_tokens = enabled;
+        self
+    }
+}
