@@ -24,10 +24,15 @@
 //!    `auth_time + max_age + skew >= now`. Without it, `auth_time` is
 //!    type-checked if present.
 //!
+//! 8. Cross-JWT confusion: a token whose `typ` is `logout+jwt` or `at+jwt`,
+//!    or that carries a back-channel logout `events` claim, is rejected.
+//!
 //! Claims of the wrong JSON type (`exp: "9999999999"`, `aud: 5`, `sub: 1`, …)
 //! are rejected, never skipped. `sid` is type-checked too. `acr` and
 //! `at_hash` are not checked here (Portcullis requests no `acr`, and
-//! `at_hash` is optional in the code flow).
+//! `at_hash` is optional in the code flow). The 255-character limit Core §2
+//! puts on `sub` is not enforced: exceeding it is the OP's bug, and the value
+//! is still a stable key.
 
 use serde_json::{Map, Value};
 use subtle::ConstantTimeEq;
@@ -126,6 +131,10 @@ pub enum IdTokenError {
     /// The JWS header or signature was rejected.
     #[error("ID token rejected: {0}")]
     Jws(JwsError),
+    /// The token is a logout token or an access token, not an ID token
+    /// (`typ` `logout+jwt`/`at+jwt`, or a back-channel logout `events` claim).
+    #[error("token is not an ID token")]
+    WrongTokenType,
     /// A required claim is missing.
     #[error("ID token has no {0} claim")]
     MissingClaim(&'static str),
@@ -270,7 +279,17 @@ pub fn validate_id_token(
         client_secret: exp.client_secret,
     };
     let verified = verify_jws(token, jwks, &policy)?;
+    if verified.typ.as_deref().is_some_and(is_other_token_type) {
+        return Err(IdTokenError::WrongTokenType);
+    }
     let claims = verified.claims;
+    if claims
+        .get("events")
+        .and_then(Value::as_object)
+        .is_some_and(|events| events.contains_key(BACKCHANNEL_LOGOUT_EVENT))
+    {
+        return Err(IdTokenError::WrongTokenType);
+    }
 
     let common = claims::check_common_claims(
         &claims,
@@ -380,6 +399,18 @@ pub fn validate_refreshed_id_token(
     Ok(refreshed)
 }
 
+/// The Back-Channel Logout event, whose presence marks a logout token.
+const BACKCHANNEL_LOGOUT_EVENT: &str = "http://schemas.openid.net/event/backchannel-logout";
+
+/// True for a `typ` that marks a token as something other than an ID token:
+/// a logout token (`logout+jwt`) or a JWT access token (`at+jwt`, RFC 9068),
+/// with or without the `application/` prefix.
+fn is_other_token_type(typ: &str) -> bool {
+    let typ = typ.to_ascii_lowercase();
+    let typ = typ.strip_prefix("application/").unwrap_or(&typ);
+    matches!(typ, "logout+jwt" | "at+jwt")
+}
+
 fn same_set(a: &[String], b: &[String]) -> bool {
     a.iter().all(|x| b.contains(x)) && b.iter().all(|x| a.contains(x))
 }
@@ -389,7 +420,7 @@ mod tests {
     use serde_json::{Value, json};
 
     use super::*;
-    use crate::jose::test_keys::{b64url, key_for, rsa, sign, standard_jwks};
+    use crate::jose::test_keys::{b64url, key_for, rsa, sign, sign_raw, standard_jwks};
 
     const NOW: u64 = 1_700_000_000;
     const ISSUER: &str = "https://op.example.com";
@@ -554,6 +585,26 @@ mod tests {
         assert_eq!(err, IdTokenError::UnknownKid);
         assert!(err.is_unknown_kid());
         assert!(!IdTokenError::Expired.is_unknown_kid());
+    }
+
+    #[test]
+    fn rejects_a_logout_token_or_access_token_presented_as_id_token() {
+        for typ in ["logout+jwt", "application/logout+jwt", "at+JWT"] {
+            let h = json!({"alg": "RS256", "kid": "rsa1", "typ": typ});
+            let token = sign_raw(
+                &h,
+                base_claims().to_string().as_bytes(),
+                &rsa().encoding,
+                Algorithm::RS256,
+            );
+            assert_eq!(
+                validate_id_token(&token, &standard_jwks(), &expectations()),
+                Err(IdTokenError::WrongTokenType),
+                "{typ}"
+            );
+        }
+        let logout = with(json!({"events": {BACKCHANNEL_LOGOUT_EVENT: {}}}));
+        assert_eq!(check(&logout), Err(IdTokenError::WrongTokenType));
     }
 
     #[test]

@@ -18,7 +18,7 @@
 //!   key is treated as hostile;
 //! - any `crit` is rejected (we understand no extensions), and so is any
 //!   `b64` other than `true` (RFC 7797 unencoded payloads);
-//! - `kid`, if present, must be a string.
+//! - `kid` and `typ`, if present, must be strings.
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -77,6 +77,9 @@ pub enum JwsError {
     /// The header `kid` is not a string.
     #[error("token header kid is not a string")]
     InvalidKid,
+    /// The header `typ` is not a string.
+    #[error("token header typ is not a string")]
+    InvalidTyp,
     /// The token names a `kid` the JWKS does not hold; refetch the JWKS
     /// (subject to [`super::JwksRefreshPolicy`]) and retry once.
     #[error("no key in the JWKS has the token's kid")]
@@ -162,7 +165,11 @@ pub fn verify_jws(
         Some(Value::String(k)) => Some(k.clone()),
         Some(_) => return Err(JwsError::InvalidKid),
     };
-    let typ = header.get("typ").and_then(Value::as_str).map(str::to_owned);
+    let typ = match header.get("typ") {
+        None => None,
+        Some(Value::String(t)) => Some(t.clone()),
+        Some(_) => return Err(JwsError::InvalidTyp),
+    };
 
     // The signing input is the first two segments exactly as received.
     let signing_input_len = header_b64.len() + 1 + payload_b64.len();
@@ -532,6 +539,21 @@ mod tests {
         assert_eq!(
             verify_jws(&token, &standard_jwks(), &policy(&ALL_ASYMMETRIC)),
             Err(JwsError::InvalidKid)
+        );
+    }
+
+    #[test]
+    fn rejects_a_non_string_typ() {
+        let h = json!({"alg": "RS256", "kid": "rsa1", "typ": ["JWT"]});
+        let token = sign_raw(
+            &h,
+            claims().to_string().as_bytes(),
+            &rsa().encoding,
+            Algorithm::RS256,
+        );
+        assert_eq!(
+            verify_jws(&token, &standard_jwks(), &policy(&ALL_ASYMMETRIC)),
+            Err(JwsError::InvalidTyp)
         );
     }
 
