@@ -200,6 +200,12 @@ impl TokenResponse {
             return Err(oauth_error(parsed.as_ref()).unwrap_or(TokenError::Status(resp.status)));
         }
         let obj = parsed.ok_or(TokenError::NotJson)?;
+        // Some providers answer 200 with an OAuth error body.
+        if !obj.contains_key("access_token")
+            && let Some(err) = oauth_error(Some(&obj))
+        {
+            return Err(err);
+        }
 
         let access_token = required_str(&obj, "access_token")?;
         let token_type = required_str(&obj, "token_type")?;
@@ -452,6 +458,17 @@ mod tests {
             TokenError::Provider {
                 error: "invalid_grant".into(),
                 description: Some("codeexpired".into())
+            }
+        );
+    }
+
+    #[test]
+    fn surfaces_oauth_error_sent_with_status_200() {
+        assert_eq!(
+            parse(200, json!({"error": "bad_verification_code"})).unwrap_err(),
+            TokenError::Provider {
+                error: "bad_verification_code".into(),
+                description: None
             }
         );
     }
