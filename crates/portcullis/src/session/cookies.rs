@@ -101,8 +101,9 @@ impl CookieOptions {
         &self,
         name: impl Into<Cow<'static, str>>,
         value: impl Into<Cow<'static, str>>,
-        max_age: Option<u64>,
+        max_age: impl Into<Option<u64>>,
     ) -> Cookie<'static> {
+        let max_age = max_age.into();
         let mut b = Cookie::build((name, value))
             .path(self.path.clone())
             .http_only(self.http_only)
@@ -120,7 +121,7 @@ impl CookieOptions {
     /// Builds a cookie that deletes `name` (empty value, `Max-Age=0`, `Expires` in
     /// 1970), with the same `Path`/`Domain` so the browser matches it.
     pub fn removal_cookie(&self, name: impl Into<Cow<'static, str>>) -> Cookie<'static> {
-        let mut c = self.build_cookie(name, "", Some(0));
+        let mut c = self.build_cookie(name, "", 0);
         c.set_expires(OffsetDateTime::UNIX_EPOCH);
         c
     }
@@ -194,9 +195,10 @@ fn chunk_name(name: &str, index: usize) -> String {
 pub fn encode_session_cookies(
     name: &str,
     sealed_value: &str,
-    max_age: Option<u64>,
     options: &CookieOptions,
+    max_age: impl Into<Option<u64>>,
 ) -> Result<Vec<Cookie<'static>>, SessionCookieError> {
+    let max_age = max_age.into();
     if name.is_empty() || !name.bytes().all(is_token_byte) {
         return Err(SessionCookieError::InvalidName);
     }
@@ -450,11 +452,11 @@ pub fn removal_cookies(
 pub fn replace_session_cookies(
     name: &str,
     sealed_value: &str,
-    max_age: Option<u64>,
     present: &PresentCookies,
     options: &CookieOptions,
+    max_age: impl Into<Option<u64>>,
 ) -> Result<Vec<Cookie<'static>>, SessionCookieError> {
-    let mut cookies = encode_session_cookies(name, sealed_value, max_age, options)?;
+    let mut cookies = encode_session_cookies(name, sealed_value, options, max_age)?;
     let written: Vec<String> = cookies.iter().map(|c| c.name().to_owned()).collect();
     for stale in present.names(name) {
         if !written.contains(&stale) {
@@ -512,7 +514,7 @@ mod tests {
     fn writes_one_cookie_when_value_fits() {
         let opts = CookieOptions::for_session(true);
         let v = b64ish(100);
-        let cookies = encode_session_cookies("s", &v, Some(3600), &opts).unwrap();
+        let cookies = encode_session_cookies("s", &v, &opts, Some(3600)).unwrap();
         assert_eq!(cookies.len(), 1);
         assert_eq!(cookies[0].name(), "s");
         assert_eq!(cookies[0].value(), v);
@@ -523,12 +525,12 @@ mod tests {
         let opts = CookieOptions::for_session(true);
         let overhead = opts.build_cookie("s", "", Some(3600)).to_string().len();
         let fits = b64ish(MAX_COOKIE_BYTES - overhead);
-        let cookies = encode_session_cookies("s", &fits, Some(3600), &opts).unwrap();
+        let cookies = encode_session_cookies("s", &fits, &opts, Some(3600)).unwrap();
         assert_eq!(cookies.len(), 1);
         assert_eq!(cookies[0].to_string().len(), MAX_COOKIE_BYTES);
 
         let too_big = b64ish(MAX_COOKIE_BYTES - overhead + 1);
-        let cookies = encode_session_cookies("s", &too_big, Some(3600), &opts).unwrap();
+        let cookies = encode_session_cookies("s", &too_big, &opts, Some(3600)).unwrap();
         assert_eq!(cookies.len(), 2);
         assert_eq!(cookies[0].name(), "s.0");
         assert_eq!(cookies[1].name(), "s.1");
@@ -549,8 +551,7 @@ mod tests {
         let mut opts = CookieOptions::for_session(true);
         opts.domain = Some("a-rather-long-subdomain.example.com".into());
         let v = b64ish(20_000);
-        let cookies =
-            encode_session_cookies("portcullis.session", &v, Some(604_800), &opts).unwrap();
+        let cookies = encode_session_cookies("portcullis.session", &v, &opts, 604_800).unwrap();
         assert!(cookies.len() > 1 && cookies.len() <= MAX_CHUNKS);
         for c in &cookies {
             assert!(c.to_string().len() <= MAX_COOKIE_BYTES, "{}", c.name());
@@ -561,7 +562,7 @@ mod tests {
     fn rejects_session_needing_more_than_max_chunks() {
         let opts = CookieOptions::for_session(true);
         let v = b64ish(MAX_CHUNKS * MAX_COOKIE_BYTES);
-        let err = encode_session_cookies("s", &v, None, &opts).unwrap_err();
+        let err = encode_session_cookies("s", &v, &opts, None).unwrap_err();
         assert_eq!(
             err,
             SessionCookieError::TooLarge {
@@ -577,19 +578,19 @@ mod tests {
         let opts = CookieOptions::for_session(false);
         for bad in ["", "a b", "a;b", "a=b", "é"] {
             assert_eq!(
-                encode_session_cookies(bad, "v", None, &opts).unwrap_err(),
+                encode_session_cookies(bad, "v", &opts, None).unwrap_err(),
                 SessionCookieError::InvalidName
             );
         }
         for bad in ["a b", "a;b", "a\"b", "a,b", "é"] {
             assert_eq!(
-                encode_session_cookies("s", bad, None, &opts).unwrap_err(),
+                encode_session_cookies("s", bad, &opts, None).unwrap_err(),
                 SessionCookieError::InvalidValue
             );
         }
         let long_name = "n".repeat(MAX_COOKIE_BYTES);
         assert_eq!(
-            encode_session_cookies(&long_name, &b64ish(5000), None, &opts).unwrap_err(),
+            encode_session_cookies(&long_name, &b64ish(5000), &opts, None).unwrap_err(),
             SessionCookieError::InvalidName
         );
     }
@@ -648,6 +649,19 @@ mod tests {
         let scan = scan_session_cookies([&h], "s");
         assert_eq!(scan.value, None);
         assert!(scan.present.is_empty());
+    }
+
+    #[test]
+    fn ignores_other_cookies_sharing_the_session_name_prefix() {
+        // The transaction cookie is named `{session}.txn` by default.
+        let h = hv("portcullis.session.txn=T; portcullis.sessionx=X; portcullis.session=S");
+        let scan = scan_session_cookies([&h], "portcullis.session");
+        assert_eq!(scan.value.as_deref(), Some("S"));
+        assert_eq!(
+            scan.present.names("portcullis.session"),
+            ["portcullis.session"]
+        );
+        assert_eq!(read_cookie([&h], "portcullis.session.txn"), Some("T"));
     }
 
     #[test]
@@ -717,7 +731,7 @@ mod tests {
         let h = hv("s.0=a; s.1=b; s.2=c");
         let present = scan_session_cookies([&h], "s").present;
         let opts = CookieOptions::for_session(false);
-        let cookies = replace_session_cookies("s", "SMALL", Some(10), &present, &opts).unwrap();
+        let cookies = replace_session_cookies("s", "SMALL", &present, &opts, Some(10)).unwrap();
         let summary: Vec<(&str, &str)> = cookies.iter().map(|c| (c.name(), c.value())).collect();
         assert_eq!(
             summary,
@@ -730,7 +744,7 @@ mod tests {
         let h = hv("s=a");
         let present = scan_session_cookies([&h], "s").present;
         let opts = CookieOptions::for_session(false);
-        let cookies = replace_session_cookies("s", &b64ish(6000), None, &present, &opts).unwrap();
+        let cookies = replace_session_cookies("s", &b64ish(6000), &present, &opts, None).unwrap();
         let names: Vec<&str> = cookies.iter().map(|c| c.name()).collect();
         assert_eq!(names, ["s.0", "s.1", "s"]);
         assert_eq!(cookies[2].value(), "");

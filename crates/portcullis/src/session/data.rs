@@ -265,13 +265,9 @@ mod tests {
         let sealed = data.seal(&k, name).unwrap();
         let opts = CookieOptions::for_session(true);
         let durations = SessionDurations::default();
-        let cookies = encode_session_cookies(
-            name,
-            &sealed,
-            Some(data.cookie_max_age(now, &durations)),
-            &opts,
-        )
-        .unwrap();
+        let cookies =
+            encode_session_cookies(name, &sealed, &opts, data.cookie_max_age(now, &durations))
+                .unwrap();
         let set_cookie_bytes: usize = cookies.iter().map(|c| c.to_string().len()).sum();
         let header = cookies
             .iter()

@@ -18,7 +18,9 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use subtle::ConstantTimeEq;
 
-use super::cookies::{CookieOptions, MAX_COOKIE_BYTES};
+use http::HeaderValue;
+
+use super::cookies::{CookieOptions, MAX_COOKIE_BYTES, read_cookie};
 use super::keys::{CookiePurpose, SessionCodecError, SessionKeys};
 
 /// The most sign-in flows pending at once per browser (several tabs). When a new flow
@@ -124,6 +126,27 @@ impl<T: Serialize + DeserializeOwned> TransactionStore<T> {
             .unwrap_or_default()
     }
 
+    /// Reads the transaction cookie `cookie_name` from the request's `Cookie` header
+    /// values (e.g. `headers.get_all(COOKIE)`), as [`open_or_empty`](Self::open_or_empty).
+    pub fn from_headers<'a>(
+        cookie_headers: impl IntoIterator<Item = &'a HeaderValue>,
+        keys: &SessionKeys,
+        cookie_name: &str,
+        now: u64,
+    ) -> Self {
+        Self::open_or_empty(
+            keys,
+            cookie_name,
+            read_cookie(cookie_headers, cookie_name),
+            now,
+        )
+    }
+
+    /// The pending flows with their states, oldest first.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &T)> {
+        self.entries.iter().map(|e| (e.state.as_str(), &e.flow))
+    }
+
     fn prune(&mut self, now: u64) {
         self.entries
             .retain(|e| e.created_at <= now && now - e.created_at < TRANSACTION_MAX_AGE_SECS);
@@ -213,7 +236,6 @@ impl<T: Serialize + DeserializeOwned> TransactionStore<T> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::session::cookies::read_cookie;
 
     #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
     struct Flow {
@@ -243,8 +265,7 @@ mod tests {
             .unwrap();
         let header =
             http::HeaderValue::from_str(&format!("{}={}", cookie.name(), cookie.value())).unwrap();
-        let value = read_cookie([&header], NAME);
-        TransactionStore::open_or_empty(&k, NAME, value, now)
+        TransactionStore::from_headers([&header], &k, NAME, now)
     }
 
     #[test]
@@ -263,6 +284,11 @@ mod tests {
             store.push(format!("state-{i}"), flow(i), 1000 + i as u64);
         }
         assert_eq!(store.len(), MAX_PENDING_FLOWS);
+        let states: Vec<&str> = store.iter().map(|(s, _)| s).collect();
+        assert_eq!(
+            states,
+            ["state-1", "state-2", "state-3", "state-4", "state-5"]
+        );
         let mut back = reopen(&mut store, 1010);
         assert_eq!(back.take("state-0", 1010), None);
         for i in 1..=MAX_PENDING_FLOWS {
