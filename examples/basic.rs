@@ -1,1 +1,58 @@
-fn main() {}
+//! The `basic` example: an axum app configured only by environment variables.
+//!
+//! ```text
+//! ISSUER_BASE_URL=http://localhost:3001 CLIENT_ID=... CLIENT_SECRET=... \
+//! BASE_URL=http://localhost:3000 SECRET=$(openssl rand -hex 32) \
+//! cargo run --release -p portcullis --example basic
+//! ```
+//!
+//! - `GET /` is public and says whether you are signed in.
+//! - `GET /profile` is protected: the user's claims as JSON when signed in; a
+//!   302 to login for browsers and a 401 JSON body for API clients otherwise.
+//! - `/login`, `/callback` and `/logout` are the middleware's routes.
+//!
+//! This contract is stable: other tools (benchmarks, interop scripts) drive it.
+
+use axum::Json;
+use axum::Router;
+use axum::routing::get;
+use portcullis::{OidcLayerBuilder, User, requires_auth};
+use serde_json::value::RawValue;
+
+async fn home(user: Option<User>) -> String {
+    match user {
+        Some(user) => format!("Signed in as {}", user.sub()),
+        None => "Signed out".to_owned(),
+    }
+}
+
+async fn profile(user: User) -> Json<Box<RawValue>> {
+    Json(user.raw_claims().to_owned())
+}
+
+#[tokio::main]
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "info".into()),
+        )
+        .init();
+    let port: u16 = std::env::var("PORT")
+        .ok()
+        .map(|p| p.parse())
+        .transpose()?
+        .unwrap_or(3000);
+    let oidc = OidcLayerBuilder::from_env()?
+        .auth_required(false)
+        .build()
+        .await?;
+    let app = Router::new()
+        .route("/", get(home))
+        .route("/profile", get(profile).route_layer(requires_auth()))
+        .layer(oidc);
+    let listener = tokio::net::TcpListener::bind(("0.0.0.0", port)).await?;
+    tracing::info!("basic example listening on port {port}");
+    axum::serve(listener, app).await?;
+    Ok(())
+}

@@ -1,0 +1,526 @@
+//! Configuration: the builder, `from_env()` and the resolved settings.
+//!
+//! The environment variable names are express-openid-connect's:
+//! `ISSUER_BASE_URL`, `CLIENT_ID`, `CLIENT_SECRET`, `BASE_URL`, `SECRET`
+//! (comma-separated for rotation, newest first). Optional ones:
+//! `AUTH_REQUIRED`, `IDP_LOGOUT`, `SCOPE`, `RESPONSE_MODE` (`query` or
+//! `form_post`), `CLIENT_AUTH_METHOD` (`client_secret_basic`,
+//! `client_secret_post` or `none`), `FETCH_USERINFO`.
+
+use std::time::Duration;
+
+use portcullis_core::authorize::AuthorizationParams;
+use portcullis_core::jose::Algorithm;
+use portcullis_core::{ResponseMode, Secret, TokenEndpointAuthMethod};
+use url::Url;
+
+use crate::hooks::{AfterCallback, LoginState};
+use crate::session::SessionDurations;
+
+/// Why a configuration could not be turned into a working layer.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// A required setting is missing.
+    #[error("missing required setting {0}")]
+    Missing(&'static str),
+    /// A setting has an invalid value.
+    #[error("invalid value for {name}: {reason}")]
+    Invalid {
+        /// The setting's name.
+        name: &'static str,
+        /// Why it is invalid.
+        reason: String,
+    },
+    /// Discovery or JWKS retrieval failed at startup.
+    #[error("OpenID Provider discovery failed: {0}")]
+    Discovery(String),
+}
+
+/// The paths of the routes the layer mounts. `None` turns a route off (your own
+/// handler can then call [`crate::Oidc::login`] and friends).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Routes {
+    /// Starts a login. Default `/login`.
+    pub login: Option<String>,
+    /// Receives the authorization response (GET and POST). Default `/callback`.
+    pub callback: Option<String>,
+    /// Signs out (GET and POST). Default `/logout`.
+    pub logout: Option<String>,
+    /// Where to go after logout when no `returnTo` is given. Default `/`.
+    pub post_logout_redirect: String,
+}
+
+impl Default for Routes {
+    fn default() -> Self {
+        Self {
+            login: Some("/login".into()),
+            callback: Some("/callback".into()),
+            logout: Some("/logout".into()),
+            post_logout_redirect: "/".into(),
+        }
+    }
+}
+
+/// The resolved, validated settings the layer runs with.
+#[derive(Clone)]
+pub(crate) struct Settings {
+    pub issuer: String,
+    pub client_id: String,
+    pub client_secret: Option<Secret>,
+    pub auth_method: TokenEndpointAuthMethod,
+    pub base_url: Url,
+    pub routes: Routes,
+    pub auth_required: bool,
+    pub idp_logout: bool,
+    pub fetch_userinfo: bool,
+    pub scope: String,
+    pub response_mode: ResponseMode,
+    pub authorization_params: AuthorizationParams,
+    pub id_token_algs: Vec<Algorithm>,
+    pub clock_skew_secs: u64,
+    pub http_timeout: Duration,
+    pub durations: SessionDurations,
+    pub session_cookie: String,
+    pub transaction_cookie: String,
+    pub secure_cookies: bool,
+    pub allowed_return_origins: Vec<Url>,
+    pub after_callback: Option<AfterCallback>,
+    pub login_state: Option<LoginState>,
+    pub secret: Secret,
+}
+
+/// Builder for [`crate::OidcLayer`]. Start with [`crate::OidcLayer::builder`]
+/// or [`OidcLayerBuilder::from_env`], then call [`OidcLayerBuilder::build`].
+#[derive(Clone, Default)]
+#[must_use]
+pub struct OidcLayerBuilder {
+    issuer_base_url: Option<String>,
+    client_id: Option<String>,
+    client_secret: Option<Secret>,
+    base_url: Option<String>,
+    secret: Option<Secret>,
+    auth_method: Option<TokenEndpointAuthMethod>,
+    routes: Routes,
+    auth_required: Option<bool>,
+    idp_logout: bool,
+    fetch_userinfo: Option<bool>,
+    scope: Option<String>,
+    response_mode: Option<ResponseMode>,
+    authorization_params: AuthorizationParams,
+    id_token_algs: Option<Vec<Algorithm>>,
+    clock_skew_secs: Option<u64>,
+    http_timeout: Option<Duration>,
+    rolling_duration_secs: Option<Option<u64>>,
+    absolute_duration_secs: Option<u64>,
+    session_cookie: Option<String>,
+    allowed_return_origins: Vec<String>,
+    after_callback: Option<AfterCallback>,
+    login_state: Option<LoginState>,
+}
+
+impl std::fmt::Debug for OidcLayerBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OidcLayerBuilder")
+            .field("issuer_base_url", &self.issuer_base_url)
+            .field("client_id", &self.client_id)
+            .field("base_url", &self.base_url)
+            .field("routes", &self.routes)
+            .finish_non_exhaustive()
+    }
+}
+
+fn env_var(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.trim().is_empty())
+}
+
+fn env_bool(name: &'static str) -> Result<Option<bool>, ConfigError> {
+    match env_var(name) {
+        None => Ok(None),
+        Some(v) => match v.trim().to_ascii_lowercase().as_str() {
+            "true" | "1" | "yes" | "on" => Ok(Some(true)),
+            "false" | "0" | "no" | "off" => Ok(Some(false)),
+            _ => Err(ConfigError::Invalid {
+                name,
+                reason: format!("expected true or false, got {v:?}"),
+            }),
+        },
+    }
+}
+
+impl OidcLayerBuilder {
+    /// A builder pre-filled from the environment variables listed in the
+    /// module docs. Settings not in the environment keep their defaults and can
+    /// still be set on the builder.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        let mut b = Self::default();
+        b.issuer_base_url = env_var("ISSUER_BASE_URL");
+        b.client_id = env_var("CLIENT_ID");
+        b.client_secret = env_var("CLIENT_SECRET").map(Secret::from);
+        b.base_url = env_var("BASE_URL");
+        b.secret = env_var("SECRET").map(Secret::from);
+        b.auth_required = env_bool("AUTH_REQUIRED")?;
+        b.idp_logout = env_bool("IDP_LOGOUT")?.unwrap_or(false);
+        b.fetch_userinfo = env_bool("FETCH_USERINFO")?;
+        b.scope = env_var("SCOPE");
+        if let Some(mode) = env_var("RESPONSE_MODE") {
+            b.response_mode = Some(parse_response_mode(&mode)?);
+        }
+        if let Some(method) = env_var("CLIENT_AUTH_METHOD") {
+            b.auth_method = Some(parse_auth_method(&method)?);
+        }
+        Ok(b)
+    }
+
+    /// The issuer URL (`ISSUER_BASE_URL`); it must equal the discovered issuer exactly.
+    pub fn issuer_base_url(mut self, url: impl Into<String>) -> Self {
+        self.issuer_base_url = Some(url.into());
+        self
+    }
+    /// The OAuth client id (`CLIENT_ID`).
+    pub fn client_id(mut self, id: impl Into<String>) -> Self {
+        self.client_id = Some(id.into());
+        self
+    }
+    /// The client secret (`CLIENT_SECRET`).
+    pub fn client_secret(mut self, secret: impl Into<String>) -> Self {
+        self.client_secret = Some(Secret::new(secret));
+        self
+    }
+    /// The application's public base URL (`BASE_URL`); the redirect URI is
+    /// `BASE_URL` + the callback path. Cookies are `Secure` when it is https.
+    pub fn base_url(mut self, url: impl Into<String>) -> Self {
+        self.base_url = Some(url.into());
+        self
+    }
+    /// Cookie key material (`SECRET`): comma-separated secrets, newest first.
+    pub fn secret(mut self, secret: impl Into<String>) -> Self {
+        self.secret = Some(Secret::new(secret));
+        self
+    }
+    /// Token endpoint authentication. Default `client_secret_basic`
+    /// (`none` when no client secret is configured).
+    pub fn token_endpoint_auth_method(mut self, method: TokenEndpointAuthMethod) -> Self {
+        self.auth_method = Some(method);
+        self
+    }
+    /// Route paths; set a path to `None` to turn that route off.
+    pub fn routes(mut self, routes: Routes) -> Self {
+        self.routes = routes;
+        self
+    }
+    /// Whether every route requires a signed-in user. Default `true`.
+    pub fn auth_required(mut self, required: bool) -> Self {
+        self.auth_required = Some(required);
+        self
+    }
+    /// Whether logout also ends the session at the OP (RP-initiated logout). Default `false`.
+    pub fn idp_logout(mut self, enabled: bool) -> Self {
+        self.idp_logout = enabled;
+        self
+    }
+    /// Whether to call the userinfo endpoint at login and merge its claims. Default `true`.
+    pub fn fetch_userinfo(mut self, enabled: bool) -> Self {
+        self.fetch_userinfo = Some(enabled);
+        self
+    }
+    /// Requested scopes. Default `openid profile email`; `openid` is always added.
+    pub fn scope(mut self, scope: impl Into<String>) -> Self {
+        self.scope = Some(scope.into());
+        self
+    }
+    /// The response mode: `query` (default) or `form_post`.
+    pub fn response_mode(mut self, mode: ResponseMode) -> Self {
+        self.response_mode = Some(mode);
+        self
+    }
+    /// Default extra authorization parameters sent at every login
+    /// (`prompt`, `login_hint`, `max_age`, `acr_values`, `audience`, custom).
+    pub fn authorization_params(mut self, params: AuthorizationParams) -> Self {
+        self.authorization_params = params;
+        self
+    }
+    /// ID token signature algorithms to accept. Default: every asymmetric
+    /// algorithm (RS/PS 256-512, ES256/384, EdDSA). Add `HS*` only if the OP
+    /// signs ID tokens with the client secret.
+    pub fn id_token_signing_algs(mut self, algs: Vec<Algorithm>) -> Self {
+        self.id_token_algs = Some(algs);
+        self
+    }
+    /// Allowed clock skew in seconds. Default 60.
+    pub fn clock_skew_secs(mut self, secs: u64) -> Self {
+        self.clock_skew_secs = Some(secs);
+        self
+    }
+    /// Timeout for every request to the OP. Default 5 s.
+    pub fn http_timeout(mut self, timeout: Duration) -> Self {
+        self.http_timeout = Some(timeout);
+        self
+    }
+    /// Rolling session duration in seconds (`None` turns rolling off). Default 1 day.
+    pub fn rolling_duration_secs(mut self, secs: Option<u64>) -> Self {
+        self.rolling_duration_secs = Some(secs);
+        self
+    }
+    /// Absolute session duration in seconds. Default 7 days.
+    pub fn absolute_duration_secs(mut self, secs: u64) -> Self {
+        self.absolute_duration_secs = Some(secs);
+        self
+    }
+    /// The session cookie name. Default `portcullis.session`.
+    pub fn session_cookie_name(mut self, name: impl Into<String>) -> Self {
+        self.session_cookie = Some(name.into());
+        self
+    }
+    /// Extra origins (besides `BASE_URL`'s) that `returnTo` may point to.
+    pub fn allow_return_to_origin(mut self, origin: impl Into<String>) -> Self {
+        self.allowed_return_origins.push(origin.into());
+        self
+    }
+    /// Installs the after-callback hook (see [`crate::hooks`]).
+    pub fn after_callback<F, Fut>(mut self, hook: F) -> Self
+    where
+        F: Fn(crate::hooks::AfterCallbackContext) -> Fut + Send + Sync + 'static,
+        Fut: std::future::Future<
+                Output = Result<crate::hooks::AfterCallbackContext, crate::hooks::LoginRefused>,
+            > + Send
+            + 'static,
+    {
+        self.after_callback = Some(std::sync::Arc::new(move |ctx| Box::pin(hook(ctx))));
+        self
+    }
+    /// Installs the login-state hook (see [`crate::hooks`]).
+    pub fn login_state<F>(mut self, hook: F) -> Self
+    where
+        F: Fn(&axum::http::request::Parts) -> Option<serde_json::Value> + Send + Sync + 'static,
+    {
+        self.login_state = Some(std::sync::Arc::new(hook));
+        self
+    }
+
+    /// Validates the settings (without network access).
+    pub(crate) fn into_settings(self) -> Result<Settings, ConfigError> {
+        let issuer = self
+            .issuer_base_url
+            .ok_or(ConfigError::Missing("ISSUER_BASE_URL (issuer_base_url)"))?;
+        Url::parse(&issuer).map_err(|e| ConfigError::Invalid {
+            name: "ISSUER_BASE_URL",
+            reason: e.to_string(),
+        })?;
+        let client_id = self
+            .client_id
+            .ok_or(ConfigError::Missing("CLIENT_ID (client_id)"))?;
+        let base_raw = self
+            .base_url
+            .ok_or(ConfigError::Missing("BASE_URL (base_url)"))?;
+        let base_url = Url::parse(&base_raw).map_err(|e| ConfigError::Invalid {
+            name: "BASE_URL",
+            reason: e.to_string(),
+        })?;
+        if !matches!(base_url.scheme(), "http" | "https") {
+            return Err(ConfigError::Invalid {
+                name: "BASE_URL",
+                reason: "must be an http or https URL".into(),
+            });
+        }
+        let secret = self.secret.ok_or(ConfigError::Missing("SECRET (secret)"))?;
+        let auth_method = self.auth_method.unwrap_or(if self.client_secret.is_some() {
+            TokenEndpointAuthMethod::ClientSecretBasic
+        } else {
+            TokenEndpointAuthMethod::None
+        });
+        if auth_method != TokenEndpointAuthMethod::None && self.client_secret.is_none() {
+            return Err(ConfigError::Missing(
+                "CLIENT_SECRET (required by the token endpoint auth method)",
+            ));
+        }
+        for (name, path) in [
+            ("routes.login", &self.routes.login),
+            ("routes.callback", &self.routes.callback),
+            ("routes.logout", &self.routes.logout),
+        ] {
+            if let Some(p) = path
+                && !p.starts_with('/')
+            {
+                return Err(ConfigError::Invalid {
+                    name,
+                    reason: format!("route paths must start with '/', got {p:?}"),
+                });
+            }
+        }
+        let mut allowed_return_origins = Vec::new();
+        for origin in self.allowed_return_origins {
+            allowed_return_origins.push(Url::parse(&origin).map_err(|e| ConfigError::Invalid {
+                name: "allow_return_to_origin",
+                reason: e.to_string(),
+            })?);
+        }
+        let id_token_algs = self
+            .id_token_algs
+            .unwrap_or_else(|| Algorithm::ASYMMETRIC.to_vec());
+        if id_token_algs.is_empty() {
+            return Err(ConfigError::Invalid {
+                name: "id_token_signing_algs",
+                reason: "at least one algorithm is required".into(),
+            });
+        }
+        let secure_cookies = base_url.scheme() == "https";
+        let session_cookie = self
+            .session_cookie
+            .unwrap_or_else(|| "portcullis.session".into());
+        Ok(Settings {
+            issuer,
+            client_id,
+            client_secret: self.client_secret,
+            auth_method,
+            routes: self.routes,
+            auth_required: self.auth_required.unwrap_or(true),
+            idp_logout: self.idp_logout,
+            fetch_userinfo: self.fetch_userinfo.unwrap_or(true),
+            scope: self
+                .scope
+                .unwrap_or_else(|| portcullis_core::ClientConfig::DEFAULT_SCOPE.into()),
+            response_mode: self.response_mode.unwrap_or_default(),
+            authorization_params: self.authorization_params,
+            id_token_algs,
+            clock_skew_secs: self
+                .clock_skew_secs
+                .unwrap_or(portcullis_core::ClientConfig::DEFAULT_CLOCK_SKEW_SECS),
+            http_timeout: self.http_timeout.unwrap_or(Duration::from_secs(5)),
+            durations: SessionDurations {
+                rolling: self.rolling_duration_secs.unwrap_or(Some(24 * 3600)),
+                absolute: self.absolute_duration_secs.unwrap_or(7 * 24 * 3600),
+            },
+            transaction_cookie: format!("{session_cookie}.txn"),
+            session_cookie,
+            secure_cookies,
+            allowed_return_origins,
+            after_callback: self.after_callback,
+            login_state: self.login_state,
+            base_url,
+            secret,
+        })
+    }
+}
+
+impl Settings {
+    /// The redirect URI: `BASE_URL` joined with the callback path.
+    pub(crate) fn redirect_uri(&self) -> Result<Url, ConfigError> {
+        let path = self.routes.callback.as_deref().unwrap_or("/callback");
+        join_base(&self.base_url, path).map_err(|reason| ConfigError::Invalid {
+            name: "BASE_URL",
+            reason,
+        })
+    }
+}
+
+/// Joins a base URL (which may have a path prefix) and an absolute app path.
+pub(crate) fn join_base(base: &Url, path: &str) -> Result<Url, String> {
+    let mut joined = base.clone();
+    let prefix = base.path().trim_end_matches('/');
+    let (path_part, query) = match path.split_once('?') {
+        Some((p, q)) => (p, Some(q)),
+        None => (path, None),
+    };
+    joined.set_path(&format!("{prefix}{path_part}"));
+    joined.set_query(query);
+    joined.set_fragment(None);
+    if joined.origin() != base.origin() {
+        return Err("joined URL changed origin".into());
+    }
+    Ok(joined)
+}
+
+fn parse_response_mode(value: &str) -> Result<ResponseMode, ConfigError> {
+    match value.trim() {
+        "query" => Ok(ResponseMode::Query),
+        "form_post" => Ok(ResponseMode::FormPost),
+        other => Err(ConfigError::Invalid {
+            name: "RESPONSE_MODE",
+            reason: format!("expected query or form_post, got {other:?}"),
+        }),
+    }
+}
+
+fn parse_auth_method(value: &str) -> Result<TokenEndpointAuthMethod, ConfigError> {
+    match value.trim() {
+        "client_secret_basic" => Ok(TokenEndpointAuthMethod::ClientSecretBasic),
+        "client_secret_post" => Ok(TokenEndpointAuthMethod::ClientSecretPost),
+        "none" => Ok(TokenEndpointAuthMethod::None),
+        other => Err(ConfigError::Invalid {
+            name: "CLIENT_AUTH_METHOD",
+            reason: format!(
+                "expected client_secret_basic, client_secret_post or none, got {other:?}"
+            ),
+        }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn minimal() -> OidcLayerBuilder {
+        OidcLayerBuilder::default()
+            .issuer_base_url("https://op.example")
+            .client_id("app")
+            .client_secret("s3cret")
+            .base_url("https://app.example/prefix/")
+            .secret("0123456789abcdef0123456789abcdef")
+    }
+
+    #[test]
+    fn defaults_follow_the_design_brief() {
+        let s = minimal().into_settings().expect("valid");
+        assert_eq!(s.routes, Routes::default());
+        assert!(s.auth_required);
+        assert_eq!(s.scope, "openid profile email");
+        assert_eq!(s.clock_skew_secs, 60);
+        assert_eq!(s.http_timeout, Duration::from_secs(5));
+        assert_eq!(s.durations.rolling, Some(86_400));
+        assert_eq!(s.durations.absolute, 604_800);
+        assert!(s.secure_cookies);
+        assert_eq!(s.auth_method, TokenEndpointAuthMethod::ClientSecretBasic);
+        assert_eq!(
+            s.redirect_uri().expect("uri").as_str(),
+            "https://app.example/prefix/callback"
+        );
+    }
+
+    #[test]
+    fn missing_required_settings_are_named() {
+        let err = OidcLayerBuilder::default()
+            .into_settings()
+            .err()
+            .expect("must fail");
+        assert!(err.to_string().contains("ISSUER_BASE_URL"), "{err}");
+        let err = minimal()
+            .token_endpoint_auth_method(TokenEndpointAuthMethod::ClientSecretPost);
+        let mut err = err;
+        err.client_secret = None;
+        let msg = err.into_settings().err().expect("must fail").to_string();
+        assert!(msg.contains("CLIENT_SECRET"), "{msg}");
+    }
+
+    #[test]
+    fn rejects_route_paths_without_leading_slash() {
+        let routes = Routes {
+            login: Some("login".into()),
+            ..Routes::default()
+        };
+        assert!(minimal().routes(routes).into_settings().is_err());
+    }
+
+    #[test]
+    fn plain_http_base_url_means_no_secure_cookies() {
+        let s = minimal()
+            .base_url("http://localhost:3000")
+            .into_settings()
+            .expect("valid");
+        assert!(!s.secure_cookies);
+    }
+
+    #[test]
+    fn rejects_non_http_base_url() {
+        assert!(minimal().base_url("ftp://x").into_settings().is_err());
+    }
+}

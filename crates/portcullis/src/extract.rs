@@ -1,0 +1,183 @@
+//! Extractors: the signed-in user's claims and tokens, and the [`Oidc`] handle
+//! for calling login and logout from your own handlers.
+
+use std::sync::Arc;
+
+use axum::extract::{FromRequestParts, OptionalFromRequestParts};
+use axum::http::request::Parts;
+use axum::response::{IntoResponse, Response};
+use serde_json::value::RawValue;
+use serde_json::{Map, Value};
+
+use crate::context::{ActiveSession, RequestContext};
+use crate::error::OidcError;
+
+fn context(parts: &Parts) -> Result<&RequestContext, OidcError> {
+    parts
+        .extensions
+        .get::<RequestContext>()
+        .ok_or(OidcError::LayerMissing)
+}
+
+/// The rejection of the required extractors: a redirect to login for browsers,
+/// a 401 JSON body otherwise (or a 500 when `OidcLayer` is missing).
+#[derive(Debug)]
+pub struct AuthRejection(Response);
+
+impl From<Response> for AuthRejection {
+    fn from(response: Response) -> Self {
+        Self(response)
+    }
+}
+
+impl IntoResponse for AuthRejection {
+    fn into_response(self) -> Response {
+        self.0
+    }
+}
+
+fn signed_in(parts: &Parts) -> Result<Arc<ActiveSession>, AuthRejection> {
+    let ctx = context(parts).map_err(|e| AuthRejection(e.into_response_for(&parts.headers)))?;
+    match &ctx.session {
+        Some(session) => Ok(session.clone()),
+        None => Err(AuthRejection(
+            ctx.engine.reject_unauthenticated(&parts.uri, &parts.headers),
+        )),
+    }
+}
+
+/// The signed-in user. Required: without a session the request is redirected
+/// to login (browsers) or answered 401 JSON. Use `Option<User>` for optional.
+#[derive(Clone)]
+pub struct User {
+    session: Arc<ActiveSession>,
+}
+
+impl std::fmt::Debug for User {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("User")
+            .field("iss", &self.iss())
+            .field("sub", &self.sub())
+            .finish()
+    }
+}
+
+impl User {
+    pub(crate) fn from_session(session: Arc<ActiveSession>) -> Self {
+        Self { session }
+    }
+
+    /// The subject identifier. Key users by ([`User::iss`], `sub`), never by email.
+    pub fn sub(&self) -> &str {
+        &self.session.data.sub
+    }
+    /// The issuer that vouched for this user.
+    pub fn iss(&self) -> &str {
+        &self.session.data.iss
+    }
+    /// All claims (ID token merged with userinfo) as a JSON object.
+    pub fn claims(&self) -> &Map<String, Value> {
+        self.session.claims()
+    }
+    /// The claims as the raw JSON text stored in the session (no parsing).
+    pub fn raw_claims(&self) -> &RawValue {
+        &self.session.data.claims
+    }
+    /// One claim by name.
+    pub fn claim(&self, name: &str) -> Option<&Value> {
+        self.claims().get(name)
+    }
+    /// A string claim by name.
+    pub fn claim_str(&self, name: &str) -> Option<&str> {
+        self.claim(name).and_then(Value::as_str)
+    }
+    /// Application data stored in the session by the after-callback hook.
+    pub fn session_extra(&self) -> &Map<String, Value> {
+        &self.session.data.extra
+    }
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for User {
+    type Rejection = AuthRejection;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        signed_in(parts).map(|session| User { session })
+    }
+}
+
+impl<S: Send + Sync> OptionalFromRequestParts<S> for User {
+    type Rejection = AuthRejection;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        _state: &S,
+    ) -> Result<Option<Self>, Self::Rejection> {
+        let ctx = context(parts).map_err(|e| AuthRejection(e.into_response_for(&parts.headers)))?;
+        Ok(ctx.session.clone().map(|session| User { session }))
+    }
+}
+
+/// The signed-in user's tokens. Required, like [`User`]. Its `Debug` redacts them.
+#[derive(Clone)]
+pub struct Tokens {
+    session: Arc<ActiveSession>,
+}
+
+impl std::fmt::Debug for Tokens {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Tokens")
+            .field("expires_at", &self.expires_at())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Tokens {
+    /// The ID token (a JWT).
+    pub fn id_token(&self) -> &str {
+        &self.session.data.id_token
+    }
+    /// The access token, if the OP issued one.
+    pub fn access_token(&self) -> Option<&str> {
+        self.session.data.access_token.as_deref()
+    }
+    /// The access token type (normally `Bearer`).
+    pub fn token_type(&self) -> Option<&str> {
+        self.session.data.token_type.as_deref()
+    }
+    /// When the access token expires (unix seconds), if known.
+    pub fn expires_at(&self) -> Option<u64> {
+        self.session.data.expires_at
+    }
+    /// True when the access token's expiry has passed at `now` (unix seconds).
+    pub fn access_token_expired(&self, now: u64) -> bool {
+        self.expires_at().is_some_and(|at| at <= now)
+    }
+    /// The refresh token, if the OP issued one.
+    pub fn refresh_token(&self) -> Option<&str> {
+        self.session.data.refresh_token.as_deref()
+    }
+    /// The granted scopes, if the OP said.
+    pub fn scope(&self) -> Option<&str> {
+        self.session.data.scope.as_deref()
+    }
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for Tokens {
+    type Rejection = AuthRejection;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        signed_in(parts).map(|session| Tokens { session })
+    }
+}
+
+impl<S: Send + Sync> OptionalFromRequestParts<S> for Tokens {
+    type Rejection = AuthRejection;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        _state: &S,
+    ) -> Result<Option<Self>, Self::Rejection> {
+        let ctx = context(parts).map_err(|e| AuthRejection(e.into_response_for(&parts.headers)))?;
+        Ok(ctx.session.clone().map(|session| Tokens { session }))
+    }
+}

@@ -1,0 +1,132 @@
+//! The outbound HTTP client that performs the engine's requests.
+//!
+//! reqwest with rustls, no redirects followed, a timeout on every request and a
+//! cap on the response size. It never logs bodies or credentials.
+
+use std::time::Duration;
+
+use portcullis_core::http::MAX_RESPONSE_BYTES;
+use portcullis_core::{HttpRequest, HttpResponse, Method};
+
+/// Why an outbound request failed. Displays never contain bodies or headers.
+#[derive(Debug, thiserror::Error)]
+pub enum HttpError {
+    /// The request could not be sent or timed out.
+    #[error("request to {url} failed: {reason}")]
+    Transport {
+        /// The URL without its query (which may carry a token).
+        url: String,
+        /// What went wrong.
+        reason: String,
+    },
+    /// The response body exceeded the size cap.
+    #[error("response from {url} exceeds {limit} bytes")]
+    TooLarge {
+        /// The URL without its query.
+        url: String,
+        /// The cap in bytes.
+        limit: usize,
+    },
+}
+
+/// A cloneable HTTP client for talking to the OpenID Provider.
+#[derive(Debug, Clone)]
+pub struct HttpClient {
+    inner: reqwest::Client,
+    max_body: usize,
+}
+
+impl HttpClient {
+    /// Builds a client with the given timeout (connect and whole request).
+    pub fn new(timeout: Duration) -> Result<Self, HttpError> {
+        let inner = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .timeout(timeout)
+            .connect_timeout(timeout)
+            .user_agent(concat!("portcullis/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| HttpError::Transport {
+                url: String::new(),
+                reason: e.to_string(),
+            })?;
+        Ok(Self {
+            inner,
+            max_body: MAX_RESPONSE_BYTES,
+        })
+    }
+
+    /// Performs `request` and returns the response, body capped.
+    pub async fn execute(&self, request: HttpRequest) -> Result<HttpResponse, HttpError> {
+        let safe_url = redacted_url(&request.url);
+        let method = match request.method {
+            Method::Get => reqwest::Method::GET,
+            Method::Post => reqwest::Method::POST,
+        };
+        let mut builder = self.inner.request(method, request.url);
+        for (name, value) in request.headers {
+            builder = builder.header(name, value);
+        }
+        if let Some(body) = request.body {
+            builder = builder.body(body);
+        }
+        let transport = |e: reqwest::Error| HttpError::Transport {
+            url: safe_url.clone(),
+            reason: describe(&e),
+        };
+        let response = builder.send().await.map_err(transport)?;
+        let status = response.status().as_u16();
+        let content_type = response
+            .headers()
+            .get(reqwest::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        if response
+            .content_length()
+            .is_some_and(|len| len > self.max_body as u64)
+        {
+            return Err(HttpError::TooLarge {
+                url: safe_url,
+                limit: self.max_body,
+            });
+        }
+        let mut body = Vec::new();
+        let mut response = response;
+        while let Some(chunk) = response.chunk().await.map_err(transport)? {
+            if body.len() + chunk.len() > self.max_body {
+                return Err(HttpError::TooLarge {
+                    url: safe_url,
+                    limit: self.max_body,
+                });
+            }
+            body.extend_from_slice(&chunk);
+        }
+        Ok(HttpResponse {
+            status,
+            content_type,
+            body,
+        })
+    }
+}
+
+/// The URL without query and fragment, safe to show in errors and logs.
+fn redacted_url(url: &url::Url) -> String {
+    let mut shown = url.clone();
+    shown.set_query(None);
+    shown.set_fragment(None);
+    shown.to_string()
+}
+
+/// A short reason for a reqwest error, without its URL (which may carry a query).
+fn describe(error: &reqwest::Error) -> String {
+    if error.is_timeout() {
+        "timed out".to_owned()
+    } else if error.is_connect() {
+        "connection failed".to_owned()
+    } else if error.is_body() || error.is_decode() {
+        "invalid response body".to_owned()
+    } else if error.is_builder() {
+        "invalid request".to_owned()
+    } else {
+        "request failed".to_owned()
+    }
+}

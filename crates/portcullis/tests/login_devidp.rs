@@ -1,0 +1,475 @@
+//! End-to-end, browser-less logins against the in-process development OP:
+//! login, sign-in, callback, the protected route, logout — with query and
+//! form_post, RS256, ES256 and EdDSA ID tokens — plus the hostile paths.
+
+mod support;
+
+use axum::Router;
+use axum::routing::get;
+use portcullis::{
+    AuthorizationParams, LoginOptions, LoginRefused, Oidc, OidcLayer, OidcLayerBuilder,
+    ResponseMode, Tokens, User, claim_equals, claim_includes, requires_auth,
+};
+use portcullis_devidp::{DevClient, DevIdpConfig, RunningDevIdp, SigningAlg};
+use reqwest::{Method, StatusCode};
+use support::{Agent, bind_loopback, serve};
+
+const SECRET: &str = "test-cookie-secret-0123456789abcdef";
+
+struct Env {
+    base: String,
+    _idp: RunningDevIdp,
+}
+
+fn protected_routes() -> Router {
+    Router::new()
+        .route(
+            "/",
+            get(|user: Option<User>| async move {
+                match user {
+                    Some(u) => format!("Signed in as {}", u.sub()),
+                    None => "Signed out".into(),
+                }
+            }),
+        )
+        .route(
+            "/profile",
+            get(|user: User| async move { axum::Json(user.claims().clone()) })
+                .route_layer(requires_auth()),
+        )
+        .route(
+            "/tokens",
+            get(|tokens: Tokens| async move {
+                axum::Json(serde_json::json!({
+                    "has_access_token": tokens.access_token().is_some(),
+                    "has_refresh_token": tokens.refresh_token().is_some(),
+                    "id_token_segments": tokens.id_token().split('.').count(),
+                }))
+            }),
+        )
+        .route(
+            "/admin",
+            get(|| async { "admin area" }).route_layer(claim_equals("sub", "bob")),
+        )
+        .route(
+            "/staff",
+            get(|| async { "staff area" }).route_layer(claim_includes("groups", ["staff"])),
+        )
+        .route(
+            "/custom-login",
+            get(|oidc: Oidc| async move {
+                oidc.login(LoginOptions {
+                    return_to: Some("/tokens".into()),
+                    authorization_params: AuthorizationParams {
+                        login_hint: Some("alice".into()),
+                        ..AuthorizationParams::default()
+                    },
+                })
+                .await
+            }),
+        )
+        .route(
+            "/extra",
+            get(|user: User| async move { axum::Json(user.session_extra().clone()) }),
+        )
+}
+
+async fn start(
+    mode: ResponseMode,
+    alg: SigningAlg,
+    configure: impl FnOnce(OidcLayerBuilder) -> OidcLayerBuilder,
+) -> Env {
+    let (listener, addr) = bind_loopback().await;
+    let base = format!("http://127.0.0.1:{}", addr.port());
+    let client = DevClient::confidential("rp", "rp-secret", format!("{base}/callback"))
+        .with_post_logout_redirect_uri(format!("{base}/"))
+        .with_id_token_alg(alg);
+    let idp = portcullis_devidp::start(
+        DevIdpConfig::new()
+            .with_client(client)
+            .with_auto_approve("alice"),
+        "127.0.0.1:0".parse().expect("addr"),
+    )
+    .await
+    .expect("dev idp");
+    let builder = OidcLayer::builder()
+        .issuer_base_url(idp.issuer())
+        .client_id("rp")
+        .client_secret("rp-secret")
+        .base_url(base.clone())
+        .secret(SECRET)
+        .response_mode(mode)
+        .auth_required(false);
+    let layer = configure(builder).build().await.expect("layer");
+    serve(listener, protected_routes().layer(layer));
+    Env { base, _idp: idp }
+}
+
+async fn full_login_and_logout(mode: ResponseMode, alg: SigningAlg) {
+    let env = start(mode, alg, |b| b).await;
+    let agent = Agent::browser();
+
+    // Signed out: API clients get 401 JSON, browsers a redirect to login.
+    let api = agent
+        .request(Method::GET, &format!("{}/profile", env.base), "application/json")
+        .await;
+    assert_eq!(api.status(), StatusCode::UNAUTHORIZED);
+    let body: serde_json::Value = api.json().await.expect("json body");
+    assert_eq!(body["error"], "unauthenticated");
+    let html = agent
+        .request(Method::GET, &format!("{}/profile", env.base), "text/html")
+        .await;
+    assert_eq!(html.status(), StatusCode::FOUND);
+    assert_eq!(
+        html.headers()["location"].to_str().expect("ascii"),
+        "/login?returnTo=%2Fprofile"
+    );
+
+    // The whole flow lands back on /profile with the claims.
+    let landing = agent.navigate(&format!("{}/profile", env.base)).await;
+    assert_eq!(landing.status, StatusCode::OK, "{}", landing.body);
+    assert_eq!(landing.url.path(), "/profile");
+    let claims: serde_json::Value = serde_json::from_str(&landing.body).expect("claims json");
+    assert_eq!(claims["sub"], "alice");
+    assert_eq!(claims["email"], "alice@example.com");
+    let callback = landing
+        .trail
+        .iter()
+        .find(|u| u.path() == "/callback")
+        .expect("passed through the callback");
+    // form_post keeps the code out of the URL; query mode puts it there.
+    assert_eq!(
+        callback.query().is_some_and(|q| q.contains("code=")),
+        mode == ResponseMode::Query
+    );
+
+    let tokens = agent.navigate(&format!("{}/tokens", env.base)).await;
+    let tokens: serde_json::Value = serde_json::from_str(&tokens.body).expect("tokens json");
+    assert_eq!(tokens["has_access_token"], true);
+    assert_eq!(tokens["has_refresh_token"], true);
+    assert_eq!(tokens["id_token_segments"], 3);
+
+    // Logout clears the session.
+    let after_logout = agent.navigate(&format!("{}/logout", env.base)).await;
+    assert_eq!(after_logout.status, StatusCode::OK);
+    assert_eq!(after_logout.body, "Signed out");
+    let api = agent
+        .request(Method::GET, &format!("{}/profile", env.base), "application/json")
+        .await;
+    assert_eq!(api.status(), StatusCode::UNAUTHORIZED);
+}
+
+#[tokio::test]
+async fn login_with_query_response_mode_and_rs256() {
+    full_login_and_logout(ResponseMode::Query, SigningAlg::RS256).await;
+}
+
+#[tokio::test]
+async fn login_with_form_post_response_mode_and_rs256() {
+    full_login_and_logout(ResponseMode::FormPost, SigningAlg::RS256).await;
+}
+
+#[tokio::test]
+async fn login_with_query_response_mode_and_es256() {
+    full_login_and_logout(ResponseMode::Query, SigningAlg::ES256).await;
+}
+
+#[tokio::test]
+async fn login_with_form_post_response_mode_and_es256() {
+    full_login_and_logout(ResponseMode::FormPost, SigningAlg::ES256).await;
+}
+
+#[tokio::test]
+async fn login_with_eddsa_id_tokens() {
+    full_login_and_logout(ResponseMode::Query, SigningAlg::EdDSA).await;
+}
+
+#[tokio::test]
+async fn callback_without_transaction_cookie_is_rejected() {
+    let env = start(ResponseMode::Query, SigningAlg::RS256, |b| b).await;
+    let agent = Agent::browser();
+    let resp = agent
+        .request(
+            Method::GET,
+            &format!("{}/callback?code=abc&state=xyz", env.base),
+            "application/json",
+        )
+        .await;
+    assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
+    assert_eq!(resp.headers()["cache-control"], "no-store");
+    assert_eq!(resp.headers()["referrer-policy"], "no-referrer");
+    let body = resp.text().await.expect("body");
+    assert!(body.contains("no_pending_login"), "{body}");
+    assert!(!body.contains("abc"), "the code must not be echoed: {body}");
+}
+
+/// Starts a login and stops at the OP's redirect back, returning the callback URL.
+async fn callback_url(agent: &Agent, base: &str) -> url::Url {
+    let login = agent
+        .request(Method::GET, &format!("{base}/login"), "text/html")
+        .await;
+    assert_eq!(login.status(), StatusCode::FOUND);
+    let authorize = login.headers()["location"].to_str().expect("ascii").to_owned();
+    let back = agent.request(Method::GET, &authorize, "text/html").await;
+    assert_eq!(back.status(), StatusCode::FOUND, "auto-approve redirects back");
+    url::Url::parse(back.headers()["location"].to_str().expect("ascii")).expect("callback url")
+}
+
+#[tokio::test]
+async fn state_is_single_use() {
+    let env = start(ResponseMode::Query, SigningAlg::RS256, |b| b).await;
+    let agent = Agent::browser();
+    let callback = callback_url(&agent, &env.base).await;
+    let first = agent.request(Method::GET, callback.as_str(), "text/html").await;
+    assert_eq!(first.status(), StatusCode::FOUND);
+    let replay = agent.request(Method::GET, callback.as_str(), "application/json").await;
+    assert_eq!(replay.status(), StatusCode::BAD_REQUEST);
+}
+
+#[tokio::test]
+async fn callback_with_foreign_state_is_rejected() {
+    let env = start(ResponseMode::Query, SigningAlg::RS256, |b| b).await;
+    let agent = Agent::browser();
+    let mut callback = callback_url(&agent, &env.base).await;
+    let pairs: Vec<(String, String)> = callback
+        .query_pairs()
+        .map(|(k, v)| {
+            if k == "state" {
+                (k.into_owned(), "forged-state".to_owned())
+            } else {
+                (k.into_owned(), v.into_owned())
+            }
+        })
+        .collect();
+    callback.query_pairs_mut().clear().extend_pairs(pairs);
+    let resp = agent.request(Method::GET, callback.as_str(), "application/json").await;
+    assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
+    let body = resp.text().await.expect("body");
+    assert!(body.contains("callback_rejected"), "{body}");
+}
+
+#[tokio::test]
+async fn callback_with_wrong_iss_is_rejected() {
+    let env = start(ResponseMode::Query, SigningAlg::RS256, |b| b).await;
+    let agent = Agent::browser();
+    let mut callback = callback_url(&agent, &env.base).await;
+    let pairs: Vec<(String, String)> = callback
+        .query_pairs()
+        .map(|(k, v)| {
+            if k == "iss" {
+                (k.into_owned(), "https://evil.example".to_owned())
+            } else {
+                (k.into_owned(), v.into_owned())
+            }
+        })
+        .collect();
+    callback.query_pairs_mut().clear().extend_pairs(pairs);
+    let resp = agent.request(Method::GET, callback.as_str(), "application/json").await;
+    assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
+}
+
+#[tokio::test]
+async fn provider_error_response_is_shown_not_crashed() {
+    let env = start(ResponseMode::Query, SigningAlg::RS256, |b| b).await;
+    let agent = Agent::browser();
+    let callback = callback_url(&agent, &env.base).await;
+    let state = callback
+        .query_pairs()
+        .find(|(k, _)| k == "state")
+        .map(|(_, v)| v.into_owned())
+        .expect("state");
+    let iss = callback
+        .query_pairs()
+        .find(|(k, _)| k == "iss")
+        .map(|(_, v)| v.into_owned())
+        .expect("iss");
+    let mut error_url = url::Url::parse(&format!("{}/callback", env.base)).expect("url");
+    error_url
+        .query_pairs_mut()
+        .append_pair("error", "access_denied")
+        .append_pair("error_description", "The user said <no>")
+        .append_pair("state", &state)
+        .append_pair("iss", &iss);
+    let resp = agent.request(Method::GET, error_url.as_str(), "text/html").await;
+    assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
+    let body = resp.text().await.expect("body");
+    assert!(body.contains("access_denied"), "{body}");
+    assert!(!body.contains("<no>"), "escaped: {body}");
+}
+
+#[tokio::test]
+async fn open_redirect_return_to_is_refused() {
+    let env = start(ResponseMode::Query, SigningAlg::RS256, |b| b).await;
+    let agent = Agent::browser();
+    for hostile in ["//evil.example", "/\\evil.example", "https://evil.example/", "/%2F%2Fevil"] {
+        let mut url = url::Url::parse(&format!("{}/login", env.base)).expect("url");
+        url.query_pairs_mut().append_pair("returnTo", hostile);
+        let resp = agent.request(Method::GET, url.as_str(), "application/json").await;
+        assert_eq!(resp.status(), StatusCode::BAD_REQUEST, "returnTo {hostile:?}");
+    }
+}
+
+#[tokio::test]
+async fn tampered_session_cookie_counts_as_signed_out() {
+    let env = start(ResponseMode::Query, SigningAlg::RS256, |b| b).await;
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("client");
+    let resp = client
+        .get(format!("{}/profile", env.base))
+        .header("accept", "application/json")
+        .header("cookie", "portcullis.session=AAAAtampered")
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(resp.status(), StatusCode::UNAUTHORIZED);
+    let cleared = resp
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .any(|v| v.to_str().is_ok_and(|s| s.starts_with("portcullis.session=")));
+    assert!(cleared, "the bad cookie is cleared");
+}
+
+#[tokio::test]
+async fn claim_guards_answer_403_with_the_rule() {
+    let env = start(ResponseMode::Query, SigningAlg::RS256, |b| b).await;
+    let agent = Agent::browser();
+    let landing = agent.navigate(&format!("{}/profile", env.base)).await;
+    assert_eq!(landing.status, StatusCode::OK);
+    let resp = agent
+        .request(Method::GET, &format!("{}/admin", env.base), "application/json")
+        .await;
+    assert_eq!(resp.status(), StatusCode::FORBIDDEN);
+    let body = resp.text().await.expect("body");
+    assert!(body.contains("\\\"sub\\\""), "names the rule: {body}");
+    let staff = agent
+        .request(Method::GET, &format!("{}/staff", env.base), "application/json")
+        .await;
+    let groups_has_staff = serde_json::from_str::<serde_json::Value>(&landing.body)
+        .expect("claims")["groups"]
+        .as_array()
+        .is_some_and(|g| g.iter().any(|v| v == "staff"));
+    let expected = if groups_has_staff {
+        StatusCode::OK
+    } else {
+        StatusCode::FORBIDDEN
+    };
+    assert_eq!(staff.status(), expected);
+}
+
+#[tokio::test]
+async fn auth_required_protects_every_route_by_default() {
+    let env = start(ResponseMode::Query, SigningAlg::RS256, |b| b.auth_required(true)).await;
+    let agent = Agent::browser();
+    let resp = agent
+        .request(Method::GET, &format!("{}/", env.base), "application/json")
+        .await;
+    assert_eq!(resp.status(), StatusCode::UNAUTHORIZED);
+    let landing = agent.navigate(&format!("{}/", env.base)).await;
+    assert_eq!(landing.status, StatusCode::OK);
+    assert_eq!(landing.body, "Signed in as alice");
+}
+
+#[tokio::test]
+async fn after_callback_hook_can_refuse_the_login() {
+    let env = start(ResponseMode::Query, SigningAlg::RS256, |b| {
+        b.after_callback(|_ctx| async { Err(LoginRefused::new("Your account is suspended.")) })
+    })
+    .await;
+    let agent = Agent::browser();
+    let landing = agent.navigate(&format!("{}/profile", env.base)).await;
+    assert_eq!(landing.status, StatusCode::FORBIDDEN);
+    assert!(landing.body.contains("Your account is suspended."), "{}", landing.body);
+    let api = agent
+        .request(Method::GET, &format!("{}/profile", env.base), "application/json")
+        .await;
+    assert_eq!(api.status(), StatusCode::UNAUTHORIZED, "no session was created");
+}
+
+#[tokio::test]
+async fn hooks_carry_login_state_and_edit_the_session() {
+    let env = start(ResponseMode::Query, SigningAlg::RS256, |b| {
+        b.login_state(|parts| Some(serde_json::json!({ "from": parts.uri.path() })))
+            .after_callback(|mut ctx| async move {
+                ctx.session_extra
+                    .insert("login_state".into(), ctx.app_state.clone().unwrap_or_default());
+                ctx.claims.insert("app_role".into(), "tester".into());
+                Ok(ctx)
+            })
+    })
+    .await;
+    let agent = Agent::browser();
+    let landing = agent.navigate(&format!("{}/profile", env.base)).await;
+    let claims: serde_json::Value = serde_json::from_str(&landing.body).expect("claims");
+    assert_eq!(claims["app_role"], "tester");
+    let extra = agent.navigate(&format!("{}/extra", env.base)).await;
+    let extra: serde_json::Value = serde_json::from_str(&extra.body).expect("extra");
+    assert_eq!(extra["login_state"]["from"], "/login");
+}
+
+#[tokio::test]
+async fn handlers_can_start_a_login_with_options() {
+    let env = start(ResponseMode::Query, SigningAlg::RS256, |b| b).await;
+    let agent = Agent::browser();
+    let first = agent
+        .request(Method::GET, &format!("{}/custom-login", env.base), "text/html")
+        .await;
+    assert_eq!(first.status(), StatusCode::FOUND);
+    let authorize = first.headers()["location"].to_str().expect("ascii").to_owned();
+    assert!(authorize.contains("login_hint=alice"), "{authorize}");
+    let landing = agent.navigate(&format!("{}/custom-login", env.base)).await;
+    assert_eq!(landing.url.path(), "/tokens");
+}
+
+#[tokio::test]
+async fn idp_logout_redirects_to_end_session_with_id_token_hint() {
+    let env = start(ResponseMode::Query, SigningAlg::RS256, |b| b.idp_logout(true)).await;
+    let agent = Agent::browser();
+    agent.navigate(&format!("{}/profile", env.base)).await;
+    let resp = agent
+        .request(Method::GET, &format!("{}/logout", env.base), "text/html")
+        .await;
+    assert_eq!(resp.status(), StatusCode::FOUND);
+    let location = resp.headers()["location"].to_str().expect("ascii").to_owned();
+    assert!(location.contains("id_token_hint="), "{location}");
+    assert!(location.contains("post_logout_redirect_uri="), "{location}");
+    let landing = agent.navigate(&location).await;
+    assert_eq!(landing.body, "Signed out");
+}
+
+#[tokio::test]
+async fn discovery_rejects_an_issuer_that_differs_by_a_trailing_slash() {
+    let idp = portcullis_devidp::start(DevIdpConfig::new(), "127.0.0.1:0".parse().expect("addr"))
+        .await
+        .expect("idp");
+    let err = OidcLayer::builder()
+        .issuer_base_url(format!("{}/", idp.issuer()))
+        .client_id("rp")
+        .client_secret("x")
+        .base_url("http://127.0.0.1:1")
+        .secret(SECRET)
+        .build()
+        .await
+        .err()
+        .expect("must fail");
+    let message = err.to_string();
+    assert!(message.contains(&format!("{}/", idp.issuer())), "{message}");
+}
+
+#[tokio::test]
+async fn post_callback_with_wrong_content_type_is_rejected() {
+    let env = start(ResponseMode::FormPost, SigningAlg::RS256, |b| b).await;
+    let client = reqwest::Client::new();
+    let resp = client
+        .post(format!("{}/callback", env.base))
+        .header("content-type", "application/json")
+        .body("{}")
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
+    let body = resp.text().await.expect("body");
+    assert!(body.contains("invalid_callback"), "{body}");
+}
