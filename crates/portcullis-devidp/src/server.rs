@@ -1053,15 +1053,15 @@ fn refresh_grant(s: &Shared, client: &DevClient, params: &Params) -> Result<Valu
     let token = params
         .get("refresh_token")
         .ok_or_else(|| OAuthError::new("invalid_request", "refresh_token is missing"))?;
-    let grant = {
-        let mut stores = s.stores();
-        let now = Instant::now();
-        match stores.refresh.get(token, now) {
-            Some(g) if g.client_id == client.client_id => stores.refresh.take(token, now),
-            _ => None,
-        }
-    }
-    .ok_or_else(|| OAuthError::new("invalid_grant", "refresh_token is invalid or expired"))?;
+    let invalid = || OAuthError::new("invalid_grant", "refresh_token is invalid or expired");
+    // Look first, so that a wrong client or a bad scope does not burn the token.
+    let grant = s
+        .stores()
+        .refresh
+        .get(token, Instant::now())
+        .filter(|g| g.client_id == client.client_id)
+        .cloned()
+        .ok_or_else(invalid)?;
     let scope: Vec<String> = match params.get("scope") {
         None => grant.scope.clone(),
         Some(requested) => {
@@ -1070,15 +1070,22 @@ fn refresh_grant(s: &Shared, client: &DevClient, params: &Params) -> Result<Valu
                 .filter(|x| !x.is_empty())
                 .map(str::to_owned)
                 .collect();
-            if requested.iter().any(|r| !grant.scope.contains(r)) {
+            if requested.iter().any(|r| !grant.scope.contains(r))
+                || !requested.iter().any(|r| r == "openid")
+            {
                 return Err(OAuthError::new(
                     "invalid_scope",
-                    "scope exceeds the original grant",
+                    "scope must include openid and stay within the original grant",
                 ));
             }
             requested
         }
     };
+    // Rotation: the presented token is consumed (a concurrent use loses the race).
+    s.stores()
+        .refresh
+        .take(token, Instant::now())
+        .ok_or_else(invalid)?;
     issue_tokens(s, client, &grant, &scope, None)
 }
 
