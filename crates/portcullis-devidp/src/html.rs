@@ -121,6 +121,27 @@ pub(crate) fn form_post_page(redirect_uri: &str, params: &[(&str, &str)]) -> Str
     )
 }
 
+/// The landing page at `/`.
+pub(crate) fn index_page(issuer: &str, users: &[DevUser]) -> String {
+    let mut list = String::new();
+    for user in users {
+        list.push_str(&format!(
+            "<li><code>{}</code> — {}</li>",
+            escape(&user.id),
+            escape(user.display_name())
+        ));
+    }
+    page(
+        "Development OpenID Provider",
+        &format!(
+            "<h1>Development OpenID Provider</h1><p>Issuer: <code>{issuer}</code></p>\
+<p><a href=\"{issuer}/.well-known/openid-configuration\">Discovery document</a> · \
+<a href=\"{issuer}/jwks\">JWKS</a></p><h2>Sample users</h2><ul>{list}</ul>",
+            issuer = escape(issuer),
+        ),
+    )
+}
+
 /// Shown after logout when there is no post-logout redirect URI.
 pub(crate) fn signed_out_page() -> String {
     page(

@@ -443,16 +443,7 @@ fn scoped_claims(user: &DevUser, scope: &[String]) -> Map<String, Value> {
 // ---------------------------------------------------------------- discovery
 
 async fn index(State(s): State<AppState>) -> Response {
-    html_response(
-        StatusCode::OK,
-        html::error_page(
-            "Development OpenID Provider",
-            &format!(
-                "Issuer {}. Discovery at {}/.well-known/openid-configuration.",
-                s.issuer, s.issuer
-            ),
-        ),
-    )
+    html_response(StatusCode::OK, html::index_page(&s.issuer, &s.users))
 }
 
 async fn discovery(State(s): State<AppState>) -> Response {
