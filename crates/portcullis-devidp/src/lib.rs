@@ -44,6 +44,7 @@
 //! - Logout does not ask for confirmation.
 //! - In-memory maps are capped at 10 000 entries each, and entries expire.
 #![forbid(unsafe_code)]
+#![deny(missing_docs)]
 
 mod config;
 mod html;
