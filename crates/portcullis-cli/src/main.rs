@@ -1,1 +1,72 @@
-fn main() {}
+//! The `portcullis` binary.
+//!
+//! - `portcullis demo`: the development OpenID Provider plus a demo app
+//!   protected by Portcullis, with no configuration.
+//! - `portcullis idp`: the development OpenID Provider on its own.
+#![forbid(unsafe_code)]
+
+mod demo;
+mod idp;
+
+use clap::{Parser, Subcommand};
+
+/// OpenID Connect sign-in for web services.
+#[derive(Debug, Parser)]
+#[command(name = "portcullis", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the dev OpenID Provider and a demo app protected by Portcullis.
+    Demo(demo::DemoArgs),
+    /// Run the development OpenID Provider (dev-only, never in production).
+    Idp(idp::IdpArgs),
+}
+
+#[tokio::main]
+async fn main() -> std::process::ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "info,portcullis_devidp=warn".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Demo(args) => demo::run(args).await,
+        Command::Idp(args) => idp::run(args).await,
+    };
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("portcullis: {error}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+/// Waits for Ctrl-C or SIGTERM.
+pub(crate) async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+}

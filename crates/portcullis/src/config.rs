@@ -152,16 +152,18 @@ impl OidcLayerBuilder {
     /// module docs. Settings not in the environment keep their defaults and can
     /// still be set on the builder.
     pub fn from_env() -> Result<Self, ConfigError> {
-        let mut b = Self::default();
-        b.issuer_base_url = env_var("ISSUER_BASE_URL");
-        b.client_id = env_var("CLIENT_ID");
-        b.client_secret = env_var("CLIENT_SECRET").map(Secret::from);
-        b.base_url = env_var("BASE_URL");
-        b.secret = env_var("SECRET").map(Secret::from);
-        b.auth_required = env_bool("AUTH_REQUIRED")?;
-        b.idp_logout = env_bool("IDP_LOGOUT")?.unwrap_or(false);
-        b.fetch_userinfo = env_bool("FETCH_USERINFO")?;
-        b.scope = env_var("SCOPE");
+        let mut b = Self {
+            issuer_base_url: env_var("ISSUER_BASE_URL"),
+            client_id: env_var("CLIENT_ID"),
+            client_secret: env_var("CLIENT_SECRET").map(Secret::from),
+            base_url: env_var("BASE_URL"),
+            secret: env_var("SECRET").map(Secret::from),
+            auth_required: env_bool("AUTH_REQUIRED")?,
+            idp_logout: env_bool("IDP_LOGOUT")?.unwrap_or(false),
+            fetch_userinfo: env_bool("FETCH_USERINFO")?,
+            scope: env_var("SCOPE"),
+            ..Self::default()
+        };
         if let Some(mode) = env_var("RESPONSE_MODE") {
             b.response_mode = Some(parse_response_mode(&mode)?);
         }
@@ -493,8 +495,7 @@ mod tests {
             .err()
             .expect("must fail");
         assert!(err.to_string().contains("ISSUER_BASE_URL"), "{err}");
-        let err = minimal()
-            .token_endpoint_auth_method(TokenEndpointAuthMethod::ClientSecretPost);
+        let err = minimal().token_endpoint_auth_method(TokenEndpointAuthMethod::ClientSecretPost);
         let mut err = err;
         err.client_secret = None;
         let msg = err.into_settings().err().expect("must fail").to_string();

@@ -1,6 +1,8 @@
 //! The engine: the sign-in routes (login, callback, logout) and session
 //! lookup, wiring the sans-IO rules of `portcullis-core` to HTTP and cookies.
 
+use std::sync::Arc;
+
 use axum::body::Body;
 use axum::extract::Request;
 use axum::http::request::Parts;
@@ -45,7 +47,7 @@ pub(crate) enum RouteKind {
 /// The outcome of looking for a session in a request.
 pub(crate) enum SessionLookup {
     /// A valid, unexpired session.
-    Active(ActiveSession),
+    Active(Arc<ActiveSession>),
     /// No session cookie.
     Absent,
     /// A session cookie that is expired, tampered with or unreadable; the
@@ -152,7 +154,7 @@ impl Engine {
                     SessionLookup::Active(s) => Some(s),
                     _ => None,
                 };
-                self.logout(request.headers(), session.as_ref(), options)
+                self.logout(request.headers(), session.as_deref(), options)
             }
         }
     }
@@ -161,10 +163,7 @@ impl Engine {
     /// redirect to login that comes back to the same URL for browsers, else 401 JSON.
     pub(crate) fn reject_unauthenticated(&self, uri: &Uri, headers: &HeaderMap) -> Response {
         if let (true, Some(login)) = (wants_html(headers), &self.settings.routes.login) {
-            let target = uri
-                .path_and_query()
-                .map(|pq| pq.as_str())
-                .unwrap_or("/");
+            let target = uri.path_and_query().map(|pq| pq.as_str()).unwrap_or("/");
             let mut location = join_base(&self.settings.base_url, login)
                 .map(|u| u.path().to_owned())
                 .unwrap_or_else(|_| login.clone());
@@ -187,7 +186,7 @@ impl Engine {
             .and_then(|sealed| SessionData::open(&self.keys, name, &sealed).ok())
             .filter(|data| !data.is_expired(now, &self.settings.durations));
         match opened {
-            Some(data) => SessionLookup::Active(ActiveSession::new(data)),
+            Some(data) => SessionLookup::Active(Arc::new(ActiveSession::new(data))),
             None => SessionLookup::Invalid(self.removal_for(&scan.present)),
         }
     }
@@ -227,12 +226,19 @@ impl Engine {
             Some(target) => self.safe_return_to(&target)?,
             None => "/".to_owned(),
         };
-        let params = merge_params(&self.settings.authorization_params, options.authorization_params);
+        let params = merge_params(
+            &self.settings.authorization_params,
+            options.authorization_params,
+        );
         let (url, mut pending) =
             build_authorization_request(self.provider.metadata(), &self.client, &params, now)
                 .map_err(|e| OidcError::CallbackRejected(e.to_string()))?;
         pending.return_to = return_to;
-        pending.app_state = self.settings.login_state.as_ref().and_then(|hook| hook(parts));
+        pending.app_state = self
+            .settings
+            .login_state
+            .as_ref()
+            .and_then(|hook| hook(parts));
         let mut store = self.read_transactions(&parts.headers, now);
         store.push(pending.state.clone(), pending, now);
         let mut response = redirect(url.as_str());
@@ -254,7 +260,10 @@ impl Engine {
         };
         let h = response.headers_mut();
         h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-        h.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+        h.insert(
+            header::REFERRER_POLICY,
+            HeaderValue::from_static("no-referrer"),
+        );
         response
     }
 
@@ -467,8 +476,12 @@ impl Engine {
     }
 
     fn safe_return_to(&self, target: &str) -> Result<String, OidcError> {
-        sanitize_return_to(target, &self.settings.base_url, &self.settings.allowed_return_origins)
-            .map_err(|e| OidcError::InvalidReturnTo(e.to_string()))
+        sanitize_return_to(
+            target,
+            &self.settings.base_url,
+            &self.settings.allowed_return_origins,
+        )
+        .map_err(|e| OidcError::InvalidReturnTo(e.to_string()))
     }
 
     async fn send(&self, request: HttpRequest) -> Result<HttpResponse, OidcError> {
@@ -493,13 +506,17 @@ impl Engine {
             .map_err(|e| OidcError::Session(e.to_string()))?;
         let present = scan_session_cookies(request_headers.get_all(header::COOKIE), name).present;
         let max_age = data.cookie_max_age(now, &self.settings.durations);
-        let cookies = replace_session_cookies(name, &sealed, &present, &self.session_cookie, max_age)
-            .map_err(|e| OidcError::Session(e.to_string()))?;
+        let cookies =
+            replace_session_cookies(name, &sealed, &present, &self.session_cookie, max_age)
+                .map_err(|e| OidcError::Session(e.to_string()))?;
         Ok(to_header_values(cookies))
     }
 
     fn clear_session_cookies(&self, headers: &HeaderMap) -> Vec<HeaderValue> {
-        let scan = scan_session_cookies(headers.get_all(header::COOKIE), &self.settings.session_cookie);
+        let scan = scan_session_cookies(
+            headers.get_all(header::COOKIE),
+            &self.settings.session_cookie,
+        );
         self.removal_for(&scan.present)
     }
 
@@ -511,7 +528,11 @@ impl Engine {
         ))
     }
 
-    fn read_transactions(&self, headers: &HeaderMap, now: u64) -> TransactionStore<PendingAuthorization> {
+    fn read_transactions(
+        &self,
+        headers: &HeaderMap,
+        now: u64,
+    ) -> TransactionStore<PendingAuthorization> {
         TransactionStore::from_headers(
             headers.get_all(header::COOKIE),
             &self.keys,
@@ -526,7 +547,11 @@ impl Engine {
         store: &mut TransactionStore<PendingAuthorization>,
     ) -> Result<(), OidcError> {
         let cookie = store
-            .to_set_cookie(&self.keys, &self.settings.transaction_cookie, &self.transaction_cookie)
+            .to_set_cookie(
+                &self.keys,
+                &self.settings.transaction_cookie,
+                &self.transaction_cookie,
+            )
             .map_err(|e| OidcError::Session(e.to_string()))?;
         append_all(response, to_header_values(vec![cookie]));
         Ok(())
@@ -553,7 +578,9 @@ async fn callback_pairs(parts: &Parts, body: Body) -> Result<Vec<(String, String
     } else {
         let query = parts.uri.query().unwrap_or("");
         if query.len() > MAX_CALLBACK_BODY {
-            return Err(OidcError::BadCallback("the callback query is too large".into()));
+            return Err(OidcError::BadCallback(
+                "the callback query is too large".into(),
+            ));
         }
         Ok(url::form_urlencoded::parse(query.as_bytes())
             .into_owned()
@@ -563,7 +590,10 @@ async fn callback_pairs(parts: &Parts, body: Body) -> Result<Vec<(String, String
 
 /// Per-login parameters override the layer's defaults field by field; custom
 /// parameters are combined, a per-login value replacing a default of the same name.
-fn merge_params(defaults: &AuthorizationParams, overrides: AuthorizationParams) -> AuthorizationParams {
+fn merge_params(
+    defaults: &AuthorizationParams,
+    overrides: AuthorizationParams,
+) -> AuthorizationParams {
     let mut extra: Vec<(String, String)> = defaults
         .extra
         .iter()

@@ -17,7 +17,9 @@ pub enum OidcError {
     #[error("invalid returnTo: {0}")]
     InvalidReturnTo(String),
     /// The callback carries no state, or no login is pending for this browser.
-    #[error("no login is in progress for this browser (the sign-in transaction cookie is missing or expired); start again at the login page")]
+    #[error(
+        "no login is in progress for this browser (the sign-in transaction cookie is missing or expired); start again at the login page"
+    )]
     NoPendingLogin,
     /// The callback request is malformed (duplicate or oversized parameters, bad body).
     #[error("invalid callback request: {0}")]
@@ -199,6 +201,9 @@ mod tests {
 
     #[test]
     fn escape_covers_all_markup_characters() {
-        assert_eq!(html_escape("<a href='x'>&\""), "&lt;a href=&#39;x&#39;&gt;&amp;&quot;");
+        assert_eq!(
+            html_escape("<a href='x'>&\""),
+            "&lt;a href=&#39;x&#39;&gt;&amp;&quot;"
+        );
     }
 }

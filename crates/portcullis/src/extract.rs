@@ -36,12 +36,15 @@ impl IntoResponse for AuthRejection {
     }
 }
 
+// The rejection is a whole `Response`, built only on the cold (signed-out) path.
+#[allow(clippy::result_large_err)]
 fn signed_in(parts: &Parts) -> Result<Arc<ActiveSession>, AuthRejection> {
     let ctx = context(parts).map_err(|e| AuthRejection(e.into_response_for(&parts.headers)))?;
     match &ctx.session {
         Some(session) => Ok(session.clone()),
         None => Err(AuthRejection(
-            ctx.engine.reject_unauthenticated(&parts.uri, &parts.headers),
+            ctx.engine
+                .reject_unauthenticated(&parts.uri, &parts.headers),
         )),
     }
 }

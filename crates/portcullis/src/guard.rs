@@ -118,7 +118,9 @@ pub struct Guard<S> {
 
 impl<S> std::fmt::Debug for Guard<S> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Guard").field("rule", &self.layer.rule).finish()
+        f.debug_struct("Guard")
+            .field("rule", &self.layer.rule)
+            .finish()
     }
 }
 
@@ -174,14 +176,20 @@ mod tests {
     #[test]
     fn claim_includes_accepts_arrays_and_space_separated_strings() {
         let c = claims(json!({"groups": ["a", "b"], "scope": "read write"}));
-        assert!(claim_contains_all(c.get("groups"), &["a".into(), "b".into()]));
+        assert!(claim_contains_all(
+            c.get("groups"),
+            &["a".into(), "b".into()]
+        ));
         assert!(claim_contains_all(c.get("scope"), &["write".into()]));
     }
 
     #[test]
     fn claim_includes_rejects_missing_values_and_wrong_types() {
         let c = claims(json!({"groups": ["a"], "n": 5, "s": "ab"}));
-        assert!(!claim_contains_all(c.get("groups"), &["a".into(), "b".into()]));
+        assert!(!claim_contains_all(
+            c.get("groups"),
+            &["a".into(), "b".into()]
+        ));
         assert!(!claim_contains_all(c.get("n"), &["5".into()]));
         assert!(!claim_contains_all(c.get("s"), &["a".into()]));
         assert!(!claim_contains_all(c.get("absent"), &["a".into()]));

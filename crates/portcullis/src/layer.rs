@@ -114,7 +114,7 @@ where
         }
         let now = now_unix();
         let (session, mut set_cookies) = match engine.lookup_session(request.headers(), now) {
-            SessionLookup::Active(session) => (Some(Arc::new(session)), Vec::new()),
+            SessionLookup::Active(session) => (Some(session), Vec::new()),
             SessionLookup::Absent => (None, Vec::new()),
             SessionLookup::Invalid(clear) => (None, clear),
         };
@@ -128,10 +128,9 @@ where
         {
             set_cookies.extend(cookies);
         }
-        request.extensions_mut().insert(RequestContext {
-            engine,
-            session,
-        });
+        request
+            .extensions_mut()
+            .insert(RequestContext { engine, session });
         let clone = self.inner.clone();
         let mut inner = std::mem::replace(&mut self.inner, clone);
         let future = inner.call(request);

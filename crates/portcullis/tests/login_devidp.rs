@@ -7,10 +7,11 @@ mod support;
 use axum::Router;
 use axum::routing::get;
 use portcullis::{
-    AuthorizationParams, LoginOptions, LoginRefused, Oidc, OidcLayer, OidcLayerBuilder,
-    ResponseMode, Tokens, User, claim_equals, claim_includes, requires_auth,
+    Algorithm, AuthorizationParams, LoginOptions, LoginRefused, Oidc, OidcLayer, OidcLayerBuilder,
+    ResponseMode, TokenEndpointAuthMethod, Tokens, User, claim_equals, claim_includes,
+    requires_auth,
 };
-use portcullis_devidp::{DevClient, DevIdpConfig, RunningDevIdp, SigningAlg};
+use portcullis_devidp::{AuthMethod, DevClient, DevIdpConfig, RunningDevIdp, SigningAlg};
 use reqwest::{Method, StatusCode};
 use support::{Agent, bind_loopback, serve};
 
@@ -79,11 +80,22 @@ async fn start(
     alg: SigningAlg,
     configure: impl FnOnce(OidcLayerBuilder) -> OidcLayerBuilder,
 ) -> Env {
+    start_with_client(mode, alg, |c| c, configure).await
+}
+
+async fn start_with_client(
+    mode: ResponseMode,
+    alg: SigningAlg,
+    client: impl FnOnce(DevClient) -> DevClient,
+    configure: impl FnOnce(OidcLayerBuilder) -> OidcLayerBuilder,
+) -> Env {
     let (listener, addr) = bind_loopback().await;
     let base = format!("http://127.0.0.1:{}", addr.port());
-    let client = DevClient::confidential("rp", "rp-secret", format!("{base}/callback"))
-        .with_post_logout_redirect_uri(format!("{base}/"))
-        .with_id_token_alg(alg);
+    let client = client(
+        DevClient::confidential("rp", "rp-secret", format!("{base}/callback"))
+            .with_post_logout_redirect_uri(format!("{base}/"))
+            .with_id_token_alg(alg),
+    );
     let idp = portcullis_devidp::start(
         DevIdpConfig::new()
             .with_client(client)
@@ -111,7 +123,11 @@ async fn full_login_and_logout(mode: ResponseMode, alg: SigningAlg) {
 
     // Signed out: API clients get 401 JSON, browsers a redirect to login.
     let api = agent
-        .request(Method::GET, &format!("{}/profile", env.base), "application/json")
+        .request(
+            Method::GET,
+            &format!("{}/profile", env.base),
+            "application/json",
+        )
         .await;
     assert_eq!(api.status(), StatusCode::UNAUTHORIZED);
     let body: serde_json::Value = api.json().await.expect("json body");
@@ -154,7 +170,11 @@ async fn full_login_and_logout(mode: ResponseMode, alg: SigningAlg) {
     assert_eq!(after_logout.status, StatusCode::OK);
     assert_eq!(after_logout.body, "Signed out");
     let api = agent
-        .request(Method::GET, &format!("{}/profile", env.base), "application/json")
+        .request(
+            Method::GET,
+            &format!("{}/profile", env.base),
+            "application/json",
+        )
         .await;
     assert_eq!(api.status(), StatusCode::UNAUTHORIZED);
 }
@@ -209,9 +229,16 @@ async fn callback_url(agent: &Agent, base: &str) -> url::Url {
         .request(Method::GET, &format!("{base}/login"), "text/html")
         .await;
     assert_eq!(login.status(), StatusCode::FOUND);
-    let authorize = login.headers()["location"].to_str().expect("ascii").to_owned();
+    let authorize = login.headers()["location"]
+        .to_str()
+        .expect("ascii")
+        .to_owned();
     let back = agent.request(Method::GET, &authorize, "text/html").await;
-    assert_eq!(back.status(), StatusCode::FOUND, "auto-approve redirects back");
+    assert_eq!(
+        back.status(),
+        StatusCode::FOUND,
+        "auto-approve redirects back"
+    );
     url::Url::parse(back.headers()["location"].to_str().expect("ascii")).expect("callback url")
 }
 
@@ -220,9 +247,13 @@ async fn state_is_single_use() {
     let env = start(ResponseMode::Query, SigningAlg::RS256, |b| b).await;
     let agent = Agent::browser();
     let callback = callback_url(&agent, &env.base).await;
-    let first = agent.request(Method::GET, callback.as_str(), "text/html").await;
+    let first = agent
+        .request(Method::GET, callback.as_str(), "text/html")
+        .await;
     assert_eq!(first.status(), StatusCode::FOUND);
-    let replay = agent.request(Method::GET, callback.as_str(), "application/json").await;
+    let replay = agent
+        .request(Method::GET, callback.as_str(), "application/json")
+        .await;
     assert_eq!(replay.status(), StatusCode::BAD_REQUEST);
 }
 
@@ -242,7 +273,9 @@ async fn callback_with_foreign_state_is_rejected() {
         })
         .collect();
     callback.query_pairs_mut().clear().extend_pairs(pairs);
-    let resp = agent.request(Method::GET, callback.as_str(), "application/json").await;
+    let resp = agent
+        .request(Method::GET, callback.as_str(), "application/json")
+        .await;
     assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
     let body = resp.text().await.expect("body");
     assert!(body.contains("callback_rejected"), "{body}");
@@ -264,7 +297,9 @@ async fn callback_with_wrong_iss_is_rejected() {
         })
         .collect();
     callback.query_pairs_mut().clear().extend_pairs(pairs);
-    let resp = agent.request(Method::GET, callback.as_str(), "application/json").await;
+    let resp = agent
+        .request(Method::GET, callback.as_str(), "application/json")
+        .await;
     assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
 }
 
@@ -290,7 +325,9 @@ async fn provider_error_response_is_shown_not_crashed() {
         .append_pair("error_description", "The user said <no>")
         .append_pair("state", &state)
         .append_pair("iss", &iss);
-    let resp = agent.request(Method::GET, error_url.as_str(), "text/html").await;
+    let resp = agent
+        .request(Method::GET, error_url.as_str(), "text/html")
+        .await;
     assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
     let body = resp.text().await.expect("body");
     assert!(body.contains("access_denied"), "{body}");
@@ -301,11 +338,22 @@ async fn provider_error_response_is_shown_not_crashed() {
 async fn open_redirect_return_to_is_refused() {
     let env = start(ResponseMode::Query, SigningAlg::RS256, |b| b).await;
     let agent = Agent::browser();
-    for hostile in ["//evil.example", "/\\evil.example", "https://evil.example/", "/%2F%2Fevil"] {
+    for hostile in [
+        "//evil.example",
+        "/\\evil.example",
+        "https://evil.example/",
+        "/%2F%2Fevil",
+    ] {
         let mut url = url::Url::parse(&format!("{}/login", env.base)).expect("url");
         url.query_pairs_mut().append_pair("returnTo", hostile);
-        let resp = agent.request(Method::GET, url.as_str(), "application/json").await;
-        assert_eq!(resp.status(), StatusCode::BAD_REQUEST, "returnTo {hostile:?}");
+        let resp = agent
+            .request(Method::GET, url.as_str(), "application/json")
+            .await;
+        assert_eq!(
+            resp.status(),
+            StatusCode::BAD_REQUEST,
+            "returnTo {hostile:?}"
+        );
     }
 }
 
@@ -324,11 +372,10 @@ async fn tampered_session_cookie_counts_as_signed_out() {
         .await
         .expect("send");
     assert_eq!(resp.status(), StatusCode::UNAUTHORIZED);
-    let cleared = resp
-        .headers()
-        .get_all("set-cookie")
-        .iter()
-        .any(|v| v.to_str().is_ok_and(|s| s.starts_with("portcullis.session=")));
+    let cleared = resp.headers().get_all("set-cookie").iter().any(|v| {
+        v.to_str()
+            .is_ok_and(|s| s.starts_with("portcullis.session="))
+    });
     assert!(cleared, "the bad cookie is cleared");
 }
 
@@ -339,13 +386,21 @@ async fn claim_guards_answer_403_with_the_rule() {
     let landing = agent.navigate(&format!("{}/profile", env.base)).await;
     assert_eq!(landing.status, StatusCode::OK);
     let resp = agent
-        .request(Method::GET, &format!("{}/admin", env.base), "application/json")
+        .request(
+            Method::GET,
+            &format!("{}/admin", env.base),
+            "application/json",
+        )
         .await;
     assert_eq!(resp.status(), StatusCode::FORBIDDEN);
     let body = resp.text().await.expect("body");
     assert!(body.contains("\\\"sub\\\""), "names the rule: {body}");
     let staff = agent
-        .request(Method::GET, &format!("{}/staff", env.base), "application/json")
+        .request(
+            Method::GET,
+            &format!("{}/staff", env.base),
+            "application/json",
+        )
         .await;
     let groups_has_staff = serde_json::from_str::<serde_json::Value>(&landing.body)
         .expect("claims")["groups"]
@@ -361,7 +416,10 @@ async fn claim_guards_answer_403_with_the_rule() {
 
 #[tokio::test]
 async fn auth_required_protects_every_route_by_default() {
-    let env = start(ResponseMode::Query, SigningAlg::RS256, |b| b.auth_required(true)).await;
+    let env = start(ResponseMode::Query, SigningAlg::RS256, |b| {
+        b.auth_required(true)
+    })
+    .await;
     let agent = Agent::browser();
     let resp = agent
         .request(Method::GET, &format!("{}/", env.base), "application/json")
@@ -381,11 +439,23 @@ async fn after_callback_hook_can_refuse_the_login() {
     let agent = Agent::browser();
     let landing = agent.navigate(&format!("{}/profile", env.base)).await;
     assert_eq!(landing.status, StatusCode::FORBIDDEN);
-    assert!(landing.body.contains("Your account is suspended."), "{}", landing.body);
+    assert!(
+        landing.body.contains("Your account is suspended."),
+        "{}",
+        landing.body
+    );
     let api = agent
-        .request(Method::GET, &format!("{}/profile", env.base), "application/json")
+        .request(
+            Method::GET,
+            &format!("{}/profile", env.base),
+            "application/json",
+        )
         .await;
-    assert_eq!(api.status(), StatusCode::UNAUTHORIZED, "no session was created");
+    assert_eq!(
+        api.status(),
+        StatusCode::UNAUTHORIZED,
+        "no session was created"
+    );
 }
 
 #[tokio::test]
@@ -393,8 +463,10 @@ async fn hooks_carry_login_state_and_edit_the_session() {
     let env = start(ResponseMode::Query, SigningAlg::RS256, |b| {
         b.login_state(|parts| Some(serde_json::json!({ "from": parts.uri.path() })))
             .after_callback(|mut ctx| async move {
-                ctx.session_extra
-                    .insert("login_state".into(), ctx.app_state.clone().unwrap_or_default());
+                ctx.session_extra.insert(
+                    "login_state".into(),
+                    ctx.app_state.clone().unwrap_or_default(),
+                );
                 ctx.claims.insert("app_role".into(), "tester".into());
                 Ok(ctx)
             })
@@ -414,10 +486,17 @@ async fn handlers_can_start_a_login_with_options() {
     let env = start(ResponseMode::Query, SigningAlg::RS256, |b| b).await;
     let agent = Agent::browser();
     let first = agent
-        .request(Method::GET, &format!("{}/custom-login", env.base), "text/html")
+        .request(
+            Method::GET,
+            &format!("{}/custom-login", env.base),
+            "text/html",
+        )
         .await;
     assert_eq!(first.status(), StatusCode::FOUND);
-    let authorize = first.headers()["location"].to_str().expect("ascii").to_owned();
+    let authorize = first.headers()["location"]
+        .to_str()
+        .expect("ascii")
+        .to_owned();
     assert!(authorize.contains("login_hint=alice"), "{authorize}");
     let landing = agent.navigate(&format!("{}/custom-login", env.base)).await;
     assert_eq!(landing.url.path(), "/tokens");
@@ -425,14 +504,20 @@ async fn handlers_can_start_a_login_with_options() {
 
 #[tokio::test]
 async fn idp_logout_redirects_to_end_session_with_id_token_hint() {
-    let env = start(ResponseMode::Query, SigningAlg::RS256, |b| b.idp_logout(true)).await;
+    let env = start(ResponseMode::Query, SigningAlg::RS256, |b| {
+        b.idp_logout(true)
+    })
+    .await;
     let agent = Agent::browser();
     agent.navigate(&format!("{}/profile", env.base)).await;
     let resp = agent
         .request(Method::GET, &format!("{}/logout", env.base), "text/html")
         .await;
     assert_eq!(resp.status(), StatusCode::FOUND);
-    let location = resp.headers()["location"].to_str().expect("ascii").to_owned();
+    let location = resp.headers()["location"]
+        .to_str()
+        .expect("ascii")
+        .to_owned();
     assert!(location.contains("id_token_hint="), "{location}");
     assert!(location.contains("post_logout_redirect_uri="), "{location}");
     let landing = agent.navigate(&location).await;
@@ -452,8 +537,7 @@ async fn discovery_rejects_an_issuer_that_differs_by_a_trailing_slash() {
         .secret(SECRET)
         .build()
         .await
-        .err()
-        .expect("must fail");
+        .expect_err("must fail");
     let message = err.to_string();
     assert!(message.contains(&format!("{}/", idp.issuer())), "{message}");
 }
@@ -472,4 +556,56 @@ async fn post_callback_with_wrong_content_type_is_rejected() {
     assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
     let body = resp.text().await.expect("body");
     assert!(body.contains("invalid_callback"), "{body}");
+}
+
+#[tokio::test]
+async fn login_with_client_secret_post() {
+    let env = start_with_client(
+        ResponseMode::Query,
+        SigningAlg::RS256,
+        |c| c.with_auth_method(AuthMethod::ClientSecretPost),
+        |b| b.token_endpoint_auth_method(TokenEndpointAuthMethod::ClientSecretPost),
+    )
+    .await;
+    let landing = Agent::browser()
+        .navigate(&format!("{}/profile", env.base))
+        .await;
+    assert_eq!(landing.status, StatusCode::OK, "{}", landing.body);
+    assert!(
+        landing.body.contains("\"sub\":\"alice\""),
+        "{}",
+        landing.body
+    );
+}
+
+#[tokio::test]
+async fn wrong_client_auth_method_fails_the_exchange_cleanly() {
+    // The OP expects client_secret_post; the RP sends Basic: the token
+    // endpoint answers invalid_client and the user sees a 502 page, no crash.
+    let env = start_with_client(
+        ResponseMode::Query,
+        SigningAlg::RS256,
+        |c| c.with_auth_method(AuthMethod::ClientSecretPost),
+        |b| b,
+    )
+    .await;
+    let landing = Agent::browser()
+        .navigate(&format!("{}/profile", env.base))
+        .await;
+    assert_eq!(landing.status, StatusCode::BAD_GATEWAY, "{}", landing.body);
+    assert!(landing.body.contains("token exchange"), "{}", landing.body);
+    assert!(!landing.body.contains("rp-secret"), "{}", landing.body);
+}
+
+#[tokio::test]
+async fn rs256_only_allowlist_rejects_es256_id_tokens() {
+    let env = start(ResponseMode::Query, SigningAlg::ES256, |b| {
+        b.id_token_signing_algs(vec![Algorithm::RS256])
+    })
+    .await;
+    let landing = Agent::browser()
+        .navigate(&format!("{}/profile", env.base))
+        .await;
+    assert_eq!(landing.status, StatusCode::BAD_REQUEST, "{}", landing.body);
+    assert!(landing.body.contains("ID token"), "{}", landing.body);
 }
