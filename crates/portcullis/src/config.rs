@@ -87,6 +87,7 @@ pub(crate) struct Settings {
     pub after_callback: Option<AfterCallback>,
     pub login_state: Option<LoginState>,
     pub secret: Secret,
+    pub session_cache_capacity: usize,
 }
 
 /// Builder for [`crate::OidcLayer`]. Start with [`crate::OidcLayer::builder`]
@@ -116,6 +117,7 @@ pub struct OidcLayerBuilder {
     allowed_return_origins: Vec<String>,
     after_callback: Option<AfterCallback>,
     login_state: Option<LoginState>,
+    session_cache_capacity: Option<usize>,
 }
 
 impl std::fmt::Debug for OidcLayerBuilder {
@@ -278,6 +280,13 @@ impl OidcLayerBuilder {
         self.allowed_return_origins.push(origin.into());
         self
     }
+    /// How many decrypted sessions to keep in memory, keyed by the exact
+    /// cookie value, so repeat requests skip the decrypt. Default 4096
+    /// (a few KB each); 0 turns the cache off.
+    pub fn session_cache_capacity(mut self, sessions: usize) -> Self {
+        self.session_cache_capacity = Some(sessions);
+        self
+    }
     /// Installs the after-callback hook (see [`crate::hooks`]).
     pub fn after_callback<F, Fut>(mut self, hook: F) -> Self
     where
@@ -398,6 +407,7 @@ impl OidcLayerBuilder {
             allowed_return_origins,
             after_callback: self.after_callback,
             login_state: self.login_state,
+            session_cache_capacity: self.session_cache_capacity.unwrap_or(4096),
             base_url,
             secret,
         })

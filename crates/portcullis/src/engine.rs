@@ -13,9 +13,11 @@ use portcullis_core::authorize::{
 };
 use portcullis_core::callback::{CallbackParams, validate_callback};
 use portcullis_core::end_session::end_session_url;
-use portcullis_core::id_token::{IdTokenExpectations, validate_id_token};
+use portcullis_core::id_token::{
+    IdTokenClaims, IdTokenExpectations, validate_id_token, validate_refreshed_id_token,
+};
 use portcullis_core::return_to::sanitize_return_to;
-use portcullis_core::token::{TokenResponse, token_request};
+use portcullis_core::token::{TokenResponse, refresh_request, token_request};
 use portcullis_core::userinfo::{merge_userinfo, userinfo_request};
 use portcullis_core::{ClientConfig, HttpRequest, HttpResponse, ResponseMode};
 use serde_json::value::RawValue;
@@ -32,6 +34,7 @@ use crate::session::{
     CookieOptions, PresentCookies, SessionData, SessionKeys, TransactionStore, removal_cookies,
     replace_session_cookies, scan_session_cookies,
 };
+use crate::session_cache::SessionCache;
 
 /// The largest callback body accepted (form_post), in bytes.
 const MAX_CALLBACK_BODY: usize = 64 * 1024;
@@ -63,6 +66,7 @@ pub(crate) struct Engine {
     keys: SessionKeys,
     session_cookie: CookieOptions,
     transaction_cookie: CookieOptions,
+    cache: SessionCache,
 }
 
 impl Engine {
@@ -95,6 +99,7 @@ impl Engine {
         let session_cookie = CookieOptions::for_session(settings.secure_cookies);
         let transaction_cookie = CookieOptions::for_transaction(settings.secure_cookies);
         Ok(Self {
+            cache: SessionCache::new(settings.session_cache_capacity),
             settings,
             client,
             provider,
@@ -181,14 +186,25 @@ impl Engine {
         if scan.present.is_empty() {
             return SessionLookup::Absent;
         }
-        let opened = scan
-            .value
-            .and_then(|sealed| SessionData::open(&self.keys, name, &sealed).ok())
-            .filter(|data| !data.is_expired(now, &self.settings.durations));
-        match opened {
-            Some(data) => SessionLookup::Active(Arc::new(ActiveSession::new(data))),
-            None => SessionLookup::Invalid(self.removal_for(&scan.present)),
+        let Some(sealed) = scan.value else {
+            return SessionLookup::Invalid(self.removal_for(&scan.present));
+        };
+        let session = match self.cache.get(&sealed) {
+            Some(cached) => cached,
+            None => match SessionData::open(&self.keys, name, &sealed) {
+                Ok(data) => {
+                    let session = Arc::new(ActiveSession::new(data));
+                    self.cache.insert(&sealed, session.clone());
+                    session
+                }
+                Err(_) => return SessionLookup::Invalid(self.removal_for(&scan.present)),
+            },
+        };
+        if session.data.is_expired(now, &self.settings.durations) {
+            self.cache.remove(&sealed);
+            return SessionLookup::Invalid(self.removal_for(&scan.present));
         }
+        SessionLookup::Active(session)
     }
 
     /// Re-sealed session cookies when a rolling session is due for renewal.
@@ -376,10 +392,7 @@ impl Engine {
                 .await
                 .map_err(|refusal| OidcError::LoginRefused(refusal.message))?;
         }
-        let claims_json = serde_json::to_string(&context.claims)
-            .ok()
-            .and_then(|s| RawValue::from_string(s).ok())
-            .ok_or_else(|| OidcError::Session("claims could not be serialized".into()))?;
+        let claims_json = raw_claims(&context.claims)?;
         let data = SessionData {
             created_at: now,
             refreshed_at: now,
@@ -433,6 +446,92 @@ impl Engine {
             }
             other => other.map_err(|e| OidcError::IdToken(e.to_string())),
         }
+    }
+
+    /// Uses the session's refresh token: new access token (and refresh token
+    /// when the OP rotates it), a validated refreshed ID token when the OP
+    /// sends one (same `iss`, `sub`, `aud` and `azp`, Core §12.2). Returns the
+    /// updated session and the cookies that store it.
+    pub(crate) async fn refresh(
+        &self,
+        session: &ActiveSession,
+        request_headers: &HeaderMap,
+    ) -> Result<(ActiveSession, Vec<HeaderValue>), OidcError> {
+        let now = now_unix();
+        let refresh_token = session
+            .data
+            .refresh_token
+            .as_deref()
+            .ok_or(OidcError::NoRefreshToken)?;
+        let metadata = self.provider.metadata();
+        let request = refresh_request(metadata, &self.client, refresh_token, None)
+            .map_err(|e| OidcError::Refresh(e.to_string()))?;
+        let response = self.send(request).await?;
+        let tokens = TokenResponse::from_response(&response, now)
+            .map_err(|e| OidcError::Refresh(e.to_string()))?;
+        let mut data = session.data.clone();
+        if let Some(id_token) = &tokens.id_token {
+            let original = stored_id_token_claims(&session.data.id_token)
+                .ok_or_else(|| OidcError::Refresh("the stored ID token is unreadable".into()))?;
+            let expectations = IdTokenExpectations {
+                issuer: &self.settings.issuer,
+                client_id: &self.settings.client_id,
+                client_secret: self.settings.client_secret.as_ref(),
+                allowed_algs: &self.settings.id_token_algs,
+                nonce: None,
+                max_age: None,
+                now,
+                skew_secs: self.settings.clock_skew_secs,
+            };
+            let mut keys = self.provider.keys(now).await;
+            let mut result =
+                validate_refreshed_id_token(id_token.expose(), &keys, &expectations, &original);
+            if matches!(&result, Err(e) if e.is_unknown_kid())
+                && let Some(fresh) = self.provider.keys_after_unknown_kid(now).await
+            {
+                keys = fresh;
+                result =
+                    validate_refreshed_id_token(id_token.expose(), &keys, &expectations, &original);
+            }
+            let refreshed = result.map_err(|e| OidcError::Refresh(e.to_string()))?;
+            let mut claims = session.claims().clone();
+            claims.extend(refreshed.claims);
+            data.claims = raw_claims(&claims)?;
+            data.id_token = id_token.expose().to_owned();
+        }
+        data.access_token = Some(tokens.access_token.expose().to_owned());
+        data.token_type = Some(tokens.token_type.clone());
+        data.expires_at = tokens.expires_at;
+        if let Some(rotated) = &tokens.refresh_token {
+            data.refresh_token = Some(rotated.expose().to_owned());
+        }
+        if tokens.scope.is_some() {
+            data.scope = tokens.scope.clone();
+        }
+        data.touch(now);
+        let cookies = self.session_set_cookies(&data, request_headers, now)?;
+        Ok((ActiveSession::new(data), cookies))
+    }
+
+    /// Calls the userinfo endpoint with the session's access token. The
+    /// answer is returned only when its `sub` equals the session's.
+    pub(crate) async fn fetch_userinfo(
+        &self,
+        session: &ActiveSession,
+    ) -> Result<serde_json::Map<String, serde_json::Value>, OidcError> {
+        let access_token = session
+            .data
+            .access_token
+            .as_deref()
+            .ok_or_else(|| OidcError::Userinfo("the session has no access token".into()))?;
+        let request = userinfo_request(self.provider.metadata(), access_token)
+            .map_err(|e| OidcError::Userinfo(e.to_string()))?;
+        let response = self.send(request).await?;
+        let mut subject = serde_json::Map::new();
+        subject.insert("sub".into(), session.data.sub.clone().into());
+        let merged =
+            merge_userinfo(&subject, &response).map_err(|e| OidcError::Userinfo(e.to_string()))?;
+        Ok(merged)
     }
 
     /// Signs out locally, and at the OP when IdP logout is on.
@@ -556,6 +655,54 @@ impl Engine {
         append_all(response, to_header_values(vec![cookie]));
         Ok(())
     }
+}
+
+/// The claims as the raw JSON stored in the session.
+fn raw_claims(
+    claims: &serde_json::Map<String, serde_json::Value>,
+) -> Result<Box<RawValue>, OidcError> {
+    serde_json::to_string(claims)
+        .ok()
+        .and_then(|s| RawValue::from_string(s).ok())
+        .ok_or_else(|| OidcError::Session("claims could not be serialized".into()))
+}
+
+/// The claims of the ID token kept in the session. It was fully validated at
+/// login and has lived only inside the encrypted session since, so its
+/// payload is read without a second signature check.
+fn stored_id_token_claims(token: &str) -> Option<IdTokenClaims> {
+    use base64::Engine as _;
+    let decode = |segment: &str| -> Option<serde_json::Map<String, serde_json::Value>> {
+        let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(segment)
+            .ok()?;
+        serde_json::from_slice(&bytes).ok()
+    };
+    let mut segments = token.split('.');
+    let header = decode(segments.next()?)?;
+    let claims = decode(segments.next()?)?;
+    let text = |name: &str| claims.get(name).and_then(|v| v.as_str()).map(str::to_owned);
+    let aud = match claims.get("aud")? {
+        serde_json::Value::String(one) => vec![one.clone()],
+        serde_json::Value::Array(many) => many
+            .iter()
+            .filter_map(|v| v.as_str().map(str::to_owned))
+            .collect(),
+        _ => return None,
+    };
+    Some(IdTokenClaims {
+        iss: text("iss")?,
+        sub: text("sub")?,
+        aud,
+        azp: text("azp"),
+        exp: claims.get("exp")?.as_u64()?,
+        iat: claims.get("iat")?.as_u64()?,
+        nonce: text("nonce"),
+        auth_time: claims.get("auth_time").and_then(|v| v.as_u64()),
+        sid: text("sid"),
+        alg: header.get("alg")?.as_str()?.parse().ok()?,
+        claims,
+    })
 }
 
 /// Extracts the callback parameters from the query (GET) or the form body (POST).

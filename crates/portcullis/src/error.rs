@@ -50,6 +50,17 @@ pub enum OidcError {
     /// The session could not be written (for example it is too large for cookies).
     #[error("the session could not be saved: {0}")]
     Session(String),
+    /// The session has no refresh token to refresh with.
+    #[error(
+        "the session has no refresh token (ask for the offline_access scope, or sign in again)"
+    )]
+    NoRefreshToken,
+    /// The refresh grant or the refreshed ID token failed.
+    #[error("the token refresh failed: {0}")]
+    Refresh(String),
+    /// The userinfo request failed.
+    #[error("the userinfo request failed: {0}")]
+    Userinfo(String),
     /// A guard or extractor ran on a route that `OidcLayer` does not wrap.
     #[error("server misconfiguration: OidcLayer is not installed on this route")]
     LayerMissing,
@@ -66,10 +77,12 @@ impl OidcError {
             | OidcError::BadCallback(_)
             | OidcError::CallbackRejected(_)
             | OidcError::Provider { .. }
-            | OidcError::IdToken(_) => StatusCode::BAD_REQUEST,
-            OidcError::TokenExchange(_) | OidcError::ProviderUnavailable(_) => {
-                StatusCode::BAD_GATEWAY
-            }
+            | OidcError::IdToken(_)
+            | OidcError::NoRefreshToken => StatusCode::BAD_REQUEST,
+            OidcError::TokenExchange(_)
+            | OidcError::ProviderUnavailable(_)
+            | OidcError::Refresh(_)
+            | OidcError::Userinfo(_) => StatusCode::BAD_GATEWAY,
             OidcError::Session(_) | OidcError::LayerMissing => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -89,6 +102,9 @@ impl OidcError {
             OidcError::LoginRefused(_) => "login_refused",
             OidcError::ProviderUnavailable(_) => "provider_unavailable",
             OidcError::Session(_) => "session_error",
+            OidcError::NoRefreshToken => "no_refresh_token",
+            OidcError::Refresh(_) => "refresh_failed",
+            OidcError::Userinfo(_) => "userinfo_failed",
             OidcError::LayerMissing => "layer_missing",
         }
     }

@@ -135,6 +135,10 @@ impl std::fmt::Debug for Tokens {
 }
 
 impl Tokens {
+    pub(crate) fn from_session(session: Arc<ActiveSession>) -> Self {
+        Self { session }
+    }
+
     /// The ID token (a JWT).
     pub fn id_token(&self) -> &str {
         &self.session.data.id_token

@@ -11,7 +11,7 @@ use std::task::{Context, Poll};
 
 use axum::extract::Request;
 use axum::response::Response;
-use futures_util::future::BoxFuture;
+use futures_util::future::{Either, Ready, ready};
 use serde_json::{Map, Value};
 use tower_layer::Layer;
 use tower_service::Service;
@@ -131,7 +131,7 @@ where
 {
     type Response = Response;
     type Error = S::Error;
-    type Future = BoxFuture<'static, Result<Response, S::Error>>;
+    type Future = Either<Ready<Result<Response, S::Error>>, S::Future>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
         self.inner.poll_ready(cx)
@@ -157,9 +157,9 @@ where
             Ok(()) => {
                 let clone = self.inner.clone();
                 let mut inner = std::mem::replace(&mut self.inner, clone);
-                Box::pin(inner.call(request))
+                Either::Right(inner.call(request))
             }
-            Err(response) => Box::pin(async move { Ok(response) }),
+            Err(response) => Either::Left(ready(Ok(response))),
         }
     }
 }

@@ -9,7 +9,7 @@ use axum::extract::Request;
 use axum::http::HeaderValue;
 use axum::http::header::SET_COOKIE;
 use axum::response::Response;
-use futures_util::future::BoxFuture;
+use futures_util::future::{BoxFuture, Either, Ready, ready};
 use tower_layer::Layer;
 use tower_service::Service;
 
@@ -101,7 +101,7 @@ where
 {
     type Response = Response;
     type Error = S::Error;
-    type Future = BoxFuture<'static, Result<Response, S::Error>>;
+    type Future = OidcFuture<S::Future, S::Error>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
         self.inner.poll_ready(cx)
@@ -110,7 +110,9 @@ where
     fn call(&mut self, mut request: Request) -> Self::Future {
         let engine = self.engine.clone();
         if let Some(route) = engine.route_for(request.method(), request.uri().path()) {
-            return Box::pin(async move { Ok(engine.handle_route(route, request).await) });
+            return Either::Right(Box::pin(async move {
+                Ok(engine.handle_route(route, request).await)
+            }));
         }
         let now = now_unix();
         let (session, mut set_cookies) = match engine.lookup_session(request.headers(), now) {
@@ -121,7 +123,7 @@ where
         if session.is_none() && engine.auth_required() {
             let mut response = engine.reject_unauthenticated(request.uri(), request.headers());
             append_cookies(&mut response, set_cookies);
-            return Box::pin(async move { Ok(response) });
+            return Either::Left(Either::Left(ready(Ok(response))));
         }
         if let Some(active) = &session
             && let Some(cookies) = engine.touch_cookies(active, request.headers(), now)
@@ -135,15 +137,22 @@ where
         let mut inner = std::mem::replace(&mut self.inner, clone);
         let future = inner.call(request);
         if set_cookies.is_empty() {
-            return Box::pin(future);
+            // The hot path: no allocation for the future.
+            return Either::Left(Either::Right(future));
         }
-        Box::pin(async move {
+        Either::Right(Box::pin(async move {
             let mut response = future.await?;
             append_cookies(&mut response, set_cookies);
             Ok(response)
-        })
+        }))
     }
 }
+
+/// The future returned by [`OidcService`]: an immediate answer, the inner
+/// service's own future (the common case, not boxed), or a boxed future for
+/// the sign-in routes and responses that set cookies.
+pub type OidcFuture<F, E> =
+    Either<Either<Ready<Result<Response, E>>, F>, BoxFuture<'static, Result<Response, E>>>;
 
 fn append_cookies(response: &mut Response, cookies: Vec<HeaderValue>) {
     let headers = response.headers_mut();

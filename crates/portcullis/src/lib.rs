@@ -31,14 +31,15 @@ pub mod http_client;
 mod layer;
 mod provider;
 pub mod session;
+mod session_cache;
 
 pub use config::{ConfigError, OidcLayerBuilder, Routes};
 pub use error::OidcError;
 pub use extract::{AuthRejection, Tokens, User};
 pub use guard::{claim_check, claim_equals, claim_includes, requires_auth};
-pub use handle::{LoginOptions, LogoutOptions, Oidc};
+pub use handle::{LoginOptions, LogoutOptions, Oidc, SessionUpdate};
 pub use hooks::{AfterCallbackContext, LoginRefused};
-pub use layer::{OidcLayer, OidcService};
+pub use layer::{OidcFuture, OidcLayer, OidcService};
 pub use portcullis_core::authorize::AuthorizationParams;
 pub use portcullis_core::jose::Algorithm;
 pub use portcullis_core::{ResponseMode, TokenEndpointAuthMethod};

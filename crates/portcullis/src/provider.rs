@@ -78,7 +78,7 @@ impl Provider {
             .map(|s| s.policy.is_due_for_periodic_refresh(now))
             .unwrap_or(true);
         if due {
-            self.refetch(now, |p, now| p.is_due_for_periodic_refresh(now))
+            self.refetch(now, |p, now| p.is_due_for_periodic_refresh(now), false)
                 .await;
         }
         self.current()
@@ -96,7 +96,7 @@ impl Provider {
             return None;
         }
         if self
-            .refetch(now, |p, now| p.should_refetch_on_unknown_kid(now))
+            .refetch(now, |p, now| p.should_refetch_on_unknown_kid(now), true)
             .await
         {
             Some(self.current())
@@ -113,7 +113,13 @@ impl Provider {
     }
 
     /// Fetches under the lock if `still_needed` holds once the lock is taken.
-    async fn refetch(&self, now: u64, still_needed: fn(&JwksRefreshPolicy, u64) -> bool) -> bool {
+    /// `for_unknown_kid` records the fetch against the unknown-`kid` rate limit.
+    async fn refetch(
+        &self,
+        now: u64,
+        still_needed: fn(&JwksRefreshPolicy, u64) -> bool,
+        for_unknown_kid: bool,
+    ) -> bool {
         let _guard = self.fetch_lock.lock().await;
         let needed = self
             .jwks
@@ -127,7 +133,11 @@ impl Provider {
         let Ok(mut state) = self.jwks.write() else {
             return false;
         };
-        state.policy.record_fetch(now);
+        if for_unknown_kid {
+            state.policy.record_unknown_kid_fetch(now);
+        } else {
+            state.policy.record_fetch(now);
+        }
         match result {
             Ok(keys) => {
                 state.keys = Arc::new(keys);

@@ -277,14 +277,9 @@ async fn rejects_id_token_signed_by_a_key_not_in_the_jwks() {
 /// The OP rotates its key right after the RP started: the first login with
 /// the new kid refetches the JWKS once and succeeds; a second rotation in the
 /// same minute does not trigger another fetch.
-///
-/// LIBRARY BUG (reported to the lead): the unknown-kid rate limit is counted
-/// from the JWKS fetch at startup (`Provider::discover` records it in the
-/// same `JwksRefreshPolicy`), so for the first 60 s after `build()` a rotated
-/// key is never fetched and every login fails. Ignored until that is fixed;
-/// run with `cargo test -p portcullis --test hostile_op -- --ignored`.
+/// (Regression: the limit used to count from the startup fetch, so a
+/// rotation in the first minute after `build()` failed every login.)
 #[tokio::test]
-#[ignore = "library bug: unknown-kid refetch is blocked for 60 s after the startup JWKS fetch"]
 async fn refetches_jwks_once_when_the_op_rotates_keys_after_startup() {
     let op = ScriptedOp::start(Script::default()).await;
     let rp = Rp::start(&op).await;

@@ -301,7 +301,13 @@ impl Jwks {
 ///
 /// The adapter keeps one policy per JWKS, asks it before fetching, and calls
 /// [`record_fetch`](Self::record_fetch) after every fetch attempt, successful
-/// or not (so a failing OP is not hammered either).
+/// or not (so a failing OP is not hammered either), and
+/// [`record_unknown_kid_fetch`](Self::record_unknown_kid_fetch) after a fetch
+/// that an unknown `kid` triggered.
+///
+/// The two limits are independent: an OP that rotates keys right after the
+/// startup fetch (or a periodic one) is followed at once, while tokens with
+/// unknown `kid`s can still cause at most one fetch a minute.
 ///
 /// ```
 /// use portcullis_core::jose::JwksRefreshPolicy;
@@ -309,13 +315,16 @@ impl Jwks {
 /// let mut policy = JwksRefreshPolicy::new();
 /// assert!(policy.is_due_for_periodic_refresh(1_000)); // never fetched
 /// policy.record_fetch(1_000);
+/// assert!(policy.should_refetch_on_unknown_kid(1_010)); // a rotation is followed
+/// policy.record_unknown_kid_fetch(1_010);
 /// assert!(!policy.should_refetch_on_unknown_kid(1_030)); // within a minute
-/// assert!(policy.should_refetch_on_unknown_kid(1_060));
-/// assert!(policy.is_due_for_periodic_refresh(1_600));
+/// assert!(policy.should_refetch_on_unknown_kid(1_070));
+/// assert!(policy.is_due_for_periodic_refresh(1_610));
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct JwksRefreshPolicy {
     last_fetch: Option<u64>,
+    last_unknown_kid_fetch: Option<u64>,
     refresh_interval_secs: u64,
 }
 
@@ -327,8 +336,8 @@ impl Default for JwksRefreshPolicy {
 
 impl JwksRefreshPolicy {
     /// An unknown `kid` triggers a refetch at most once per this many
-    /// seconds (60 s, as DESIGN.md requires), counted from the last fetch of
-    /// any kind.
+    /// seconds (60 s, as DESIGN.md requires), counted from the last fetch an
+    /// unknown `kid` triggered.
     pub const UNKNOWN_KID_MIN_INTERVAL_SECS: u64 = 60;
     /// The default periodic refresh interval: 10 minutes.
     pub const DEFAULT_REFRESH_INTERVAL_SECS: u64 = 600;
@@ -337,6 +346,7 @@ impl JwksRefreshPolicy {
     pub fn new() -> Self {
         Self {
             last_fetch: None,
+            last_unknown_kid_fetch: None,
             refresh_interval_secs: Self::DEFAULT_REFRESH_INTERVAL_SECS,
         }
     }
@@ -364,26 +374,38 @@ impl JwksRefreshPolicy {
         self.last_fetch = Some(now);
     }
 
-    /// True if a token with an unknown `kid` may trigger a refetch now: the
-    /// JWKS was never fetched, or the last fetch is at least
+    /// Records a fetch attempt at `now` that an unknown `kid` triggered.
+    pub fn record_unknown_kid_fetch(&mut self, now: u64) {
+        self.last_fetch = Some(now);
+        self.last_unknown_kid_fetch = Some(now);
+    }
+
+    /// True if a token with an unknown `kid` may trigger a refetch now: no
+    /// unknown `kid` has triggered one yet, or the last such fetch is at least
     /// [`UNKNOWN_KID_MIN_INTERVAL_SECS`](Self::UNKNOWN_KID_MIN_INTERVAL_SECS)
     /// old. A clock that went backwards counts as "long ago".
     pub fn should_refetch_on_unknown_kid(&self, now: u64) -> bool {
-        self.elapsed_at_least(now, Self::UNKNOWN_KID_MIN_INTERVAL_SECS)
+        elapsed_at_least(
+            self.last_unknown_kid_fetch,
+            now,
+            Self::UNKNOWN_KID_MIN_INTERVAL_SECS,
+        )
     }
 
     /// True if the periodic refresh is due: never fetched, or the last fetch
     /// is at least the refresh interval old.
     pub fn is_due_for_periodic_refresh(&self, now: u64) -> bool {
-        self.elapsed_at_least(now, self.refresh_interval_secs)
+        elapsed_at_least(self.last_fetch, now, self.refresh_interval_secs)
     }
+}
 
-    fn elapsed_at_least(&self, now: u64, secs: u64) -> bool {
-        match self.last_fetch {
-            None => true,
-            Some(last) if now < last => true,
-            Some(last) => now - last >= secs,
-        }
+/// True when `last` is unset, in the future (clock went backwards), or at
+/// least `secs` before `now`.
+fn elapsed_at_least(last: Option<u64>, now: u64, secs: u64) -> bool {
+    match last {
+        None => true,
+        Some(last) if now < last => true,
+        Some(last) => now - last >= secs,
     }
 }
 
@@ -586,12 +608,25 @@ mod tests {
     fn refresh_policy_refetches_on_unknown_kid_at_most_once_a_minute() {
         let mut policy = JwksRefreshPolicy::new();
         assert!(policy.should_refetch_on_unknown_kid(1_000));
-        policy.record_fetch(1_000);
+        policy.record_unknown_kid_fetch(1_000);
         assert!(!policy.should_refetch_on_unknown_kid(1_000));
         assert!(!policy.should_refetch_on_unknown_kid(1_059));
         assert!(policy.should_refetch_on_unknown_kid(1_060));
-        policy.record_fetch(1_060);
+        policy.record_unknown_kid_fetch(1_060);
         assert!(!policy.should_refetch_on_unknown_kid(1_061));
+    }
+
+    #[test]
+    fn refresh_policy_follows_a_rotation_right_after_a_regular_fetch() {
+        let mut policy = JwksRefreshPolicy::new();
+        policy.record_fetch(1_000);
+        assert!(policy.should_refetch_on_unknown_kid(1_001));
+        policy.record_unknown_kid_fetch(1_001);
+        assert!(!policy.should_refetch_on_unknown_kid(1_002));
+        // A regular fetch does not reopen the unknown-kid window early.
+        policy.record_fetch(1_030);
+        assert!(!policy.should_refetch_on_unknown_kid(1_031));
+        assert!(!policy.is_due_for_periodic_refresh(1_031));
     }
 
     #[test]
@@ -620,7 +655,7 @@ mod tests {
     #[test]
     fn refresh_policy_treats_a_clock_that_went_backwards_as_due() {
         let mut policy = JwksRefreshPolicy::new();
-        policy.record_fetch(10_000);
+        policy.record_unknown_kid_fetch(10_000);
         assert!(policy.should_refetch_on_unknown_kid(5_000));
         assert!(policy.is_due_for_periodic_refresh(5_000));
     }

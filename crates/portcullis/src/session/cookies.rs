@@ -297,7 +297,7 @@ pub struct SessionCookieScan<'a> {
 
 /// Splits `pair` at the first `=` into trimmed name and value (value unquoted).
 fn split_pair(pair: &[u8]) -> Option<(&[u8], &[u8])> {
-    let eq = pair.iter().position(|&b| b == b'=')?;
+    let eq = memchr::memchr(b'=', pair)?;
     let name = pair[..eq].trim_ascii();
     let mut value = pair[eq + 1..].trim_ascii();
     if value.len() >= 2 && value[0] == b'"' && value[value.len() - 1] == b'"' {
@@ -338,7 +338,15 @@ pub fn scan_session_cookies<'a>(
     let mut chunks: [Option<&'a [u8]>; MAX_CHUNKS] = [None; MAX_CHUNKS];
     for header in cookie_headers {
         let bytes: &'a [u8] = header.as_bytes();
-        for pair in bytes.split(|&b| b == b';') {
+        // memchr finds the separators with SIMD: a session cookie is kilobytes long.
+        let pairs = memchr::memchr_iter(b';', bytes)
+            .chain(std::iter::once(bytes.len()))
+            .scan(0usize, |start, end| {
+                let pair = &bytes[*start..end];
+                *start = end + 1;
+                Some(pair)
+            });
+        for pair in pairs {
             let Some((cookie_name, value)) = split_pair(pair) else {
                 continue;
             };
@@ -421,7 +429,15 @@ pub fn read_cookie<'a>(
 ) -> Option<&'a str> {
     for header in cookie_headers {
         let bytes: &'a [u8] = header.as_bytes();
-        for pair in bytes.split(|&b| b == b';') {
+        // memchr finds the separators with SIMD: a session cookie is kilobytes long.
+        let pairs = memchr::memchr_iter(b';', bytes)
+            .chain(std::iter::once(bytes.len()))
+            .scan(0usize, |start, end| {
+                let pair = &bytes[*start..end];
+                *start = end + 1;
+                Some(pair)
+            });
+        for pair in pairs {
             if let Some((n, v)) = split_pair(pair)
                 && n == name.as_bytes()
             {

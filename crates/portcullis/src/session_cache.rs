@@ -1,0 +1,168 @@
+//! A bounded in-memory cache of decrypted sessions, keyed by the exact sealed
+//! cookie value.
+//!
+//! A browser sends the same session cookie on every request until the cookie
+//! is rewritten, so the decrypt-and-parse work can be done once per cookie
+//! value instead of once per request. Only values that decrypted and parsed
+//! successfully are cached; a lookup compares the whole sealed value, so a
+//! forged cookie can only miss. Expiry is still checked on every request by
+//! the caller. The cache holds nothing that is not also in the user's cookie.
+
+use std::collections::HashMap;
+use std::hash::{BuildHasher, RandomState};
+use std::sync::{Arc, Mutex};
+
+use crate::context::ActiveSession;
+
+/// Number of independently locked shards.
+const SHARDS: usize = 16;
+
+/// How many trailing bytes of the sealed value are hashed. The sealed value
+/// ends with the base64url AES-GCM tag, which is unique per seal.
+const HASHED_TAIL: usize = 24;
+
+struct Entry {
+    sealed: Box<str>,
+    session: Arc<ActiveSession>,
+}
+
+/// The cache. `capacity == 0` turns it off.
+pub(crate) struct SessionCache {
+    shards: Box<[Mutex<HashMap<u64, Entry>>]>,
+    per_shard: usize,
+    hasher: RandomState,
+}
+
+impl SessionCache {
+    /// A cache holding at most about `capacity` sessions.
+    pub(crate) fn new(capacity: usize) -> Self {
+        let per_shard = capacity.div_ceil(SHARDS);
+        let shards = (0..if per_shard == 0 { 0 } else { SHARDS })
+            .map(|_| Mutex::new(HashMap::new()))
+            .collect();
+        Self {
+            shards,
+            per_shard,
+            hasher: RandomState::new(),
+        }
+    }
+
+    fn slot(&self, sealed: &str) -> Option<(u64, &Mutex<HashMap<u64, Entry>>)> {
+        if self.shards.is_empty() {
+            return None;
+        }
+        let tail = &sealed.as_bytes()[sealed.len().saturating_sub(HASHED_TAIL)..];
+        let key = self.hasher.hash_one(tail);
+        let shard = &self.shards[(key as usize) % self.shards.len()];
+        Some((key, shard))
+    }
+
+    /// The cached session for exactly this sealed value.
+    pub(crate) fn get(&self, sealed: &str) -> Option<Arc<ActiveSession>> {
+        let (key, shard) = self.slot(sealed)?;
+        let map = shard.lock().ok()?;
+        map.get(&key)
+            .filter(|entry| *entry.sealed == *sealed)
+            .map(|entry| entry.session.clone())
+    }
+
+    /// Remembers a session that was just decrypted from `sealed`.
+    pub(crate) fn insert(&self, sealed: &str, session: Arc<ActiveSession>) {
+        let Some((key, shard)) = self.slot(sealed) else {
+            return;
+        };
+        let Ok(mut map) = shard.lock() else {
+            return;
+        };
+        if map.len() >= self.per_shard
+            && !map.contains_key(&key)
+            && let Some(victim) = map.keys().next().copied()
+        {
+            // Arbitrary eviction: the map's iteration order is randomized.
+            map.remove(&victim);
+        }
+        map.insert(
+            key,
+            Entry {
+                sealed: sealed.into(),
+                session,
+            },
+        );
+    }
+
+    /// Forgets the session sealed as `sealed` (expired, or signed out).
+    pub(crate) fn remove(&self, sealed: &str) {
+        if let Some((key, shard)) = self.slot(sealed)
+            && let Ok(mut map) = shard.lock()
+            && map.get(&key).is_some_and(|entry| *entry.sealed == *sealed)
+        {
+            map.remove(&key);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::session::SessionData;
+
+    fn session(sub: &str) -> Arc<ActiveSession> {
+        let claims = serde_json::value::RawValue::from_string(format!(r#"{{"sub":"{sub}"}}"#))
+            .expect("raw claims");
+        Arc::new(ActiveSession::new(SessionData {
+            created_at: 1,
+            refreshed_at: 1,
+            claims,
+            id_token: "t".into(),
+            access_token: None,
+            token_type: None,
+            expires_at: None,
+            refresh_token: None,
+            scope: None,
+            extra: Default::default(),
+            iss: "i".into(),
+            sub: sub.into(),
+            sid: None,
+        }))
+    }
+
+    #[test]
+    fn returns_only_an_exact_match_of_the_sealed_value() {
+        let cache = SessionCache::new(100);
+        cache.insert("AAAA-sealed-value-ending-in-tag-1", session("alice"));
+        assert!(cache.get("AAAA-sealed-value-ending-in-tag-1").is_some());
+        // Same hashed tail, different value: a forged cookie only misses.
+        assert!(cache.get("BBBB-sealed-value-ending-in-tag-1").is_none());
+        assert!(cache.get("other").is_none());
+    }
+
+    #[test]
+    fn stays_within_its_capacity() {
+        let cache = SessionCache::new(32);
+        for i in 0..1000 {
+            cache.insert(&format!("sealed-{i:08}"), session("alice"));
+        }
+        let held: usize = cache
+            .shards
+            .iter()
+            .map(|s| s.lock().map(|m| m.len()).unwrap_or(0))
+            .sum();
+        assert!(held <= 32, "held {held}");
+        assert!(held > 0);
+    }
+
+    #[test]
+    fn zero_capacity_disables_caching() {
+        let cache = SessionCache::new(0);
+        cache.insert("sealed", session("alice"));
+        assert!(cache.get("sealed").is_none());
+    }
+
+    #[test]
+    fn removed_sessions_are_gone() {
+        let cache = SessionCache::new(10);
+        cache.insert("sealed-a", session("alice"));
+        cache.remove("sealed-a");
+        assert!(cache.get("sealed-a").is_none());
+    }
+}
