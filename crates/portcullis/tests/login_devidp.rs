@@ -5,6 +5,7 @@
 mod support;
 
 use axum::Router;
+use axum::response::IntoResponse;
 use axum::routing::get;
 use portcullis::{
     Algorithm, AuthorizationParams, LoginOptions, LoginRefused, Oidc, OidcLayer, OidcLayerBuilder,
@@ -67,6 +68,31 @@ fn protected_routes() -> Router {
                     },
                 })
                 .await
+            }),
+        )
+        .route(
+            "/access-token",
+            get(|tokens: Tokens| async move { tokens.access_token().unwrap_or_default().to_owned() }),
+        )
+        .route(
+            "/refresh",
+            get(|oidc: Oidc| async move {
+                match oidc.refresh().await {
+                    Ok(update) => {
+                        let token = update.tokens().access_token().unwrap_or_default().to_owned();
+                        (update, token).into_response()
+                    }
+                    Err(error) => error.into_response(),
+                }
+            }),
+        )
+        .route(
+            "/userinfo",
+            get(|oidc: Oidc| async move {
+                match oidc.fetch_userinfo().await {
+                    Ok(claims) => axum::Json(claims).into_response(),
+                    Err(error) => error.into_response(),
+                }
             }),
         )
         .route(
@@ -608,4 +634,75 @@ async fn rs256_only_allowlist_rejects_es256_id_tokens() {
         .await;
     assert_eq!(landing.status, StatusCode::BAD_REQUEST, "{}", landing.body);
     assert!(landing.body.contains("ID token"), "{}", landing.body);
+}
+
+#[tokio::test]
+async fn refresh_rotates_the_access_token_and_rewrites_the_session() {
+    let env = start(ResponseMode::Query, SigningAlg::RS256, |b| b).await;
+    let agent = Agent::browser();
+    agent.navigate(&format!("{}/profile", env.base)).await;
+    let before = agent
+        .navigate(&format!("{}/access-token", env.base))
+        .await
+        .body;
+    assert!(!before.is_empty());
+    let refreshed = agent
+        .request(
+            Method::GET,
+            &format!("{}/refresh", env.base),
+            "application/json",
+        )
+        .await;
+    assert_eq!(refreshed.status(), StatusCode::OK);
+    assert!(
+        refreshed.headers().get_all("set-cookie").iter().count() > 0,
+        "the refreshed session is written back"
+    );
+    let new_token = refreshed.text().await.expect("body");
+    assert_ne!(new_token, before);
+    let after = agent
+        .navigate(&format!("{}/access-token", env.base))
+        .await
+        .body;
+    assert_eq!(after, new_token, "later requests see the refreshed token");
+    // The rotated refresh token works again; the user is unchanged.
+    let again = agent
+        .request(
+            Method::GET,
+            &format!("{}/refresh", env.base),
+            "application/json",
+        )
+        .await;
+    assert_eq!(again.status(), StatusCode::OK);
+    let profile = agent.navigate(&format!("{}/profile", env.base)).await;
+    let claims: serde_json::Value = serde_json::from_str(&profile.body).expect("claims");
+    assert_eq!(claims["sub"], "alice");
+}
+
+#[tokio::test]
+async fn refresh_without_a_session_is_unauthenticated() {
+    let env = start(ResponseMode::Query, SigningAlg::RS256, |b| b).await;
+    let resp = Agent::browser()
+        .request(
+            Method::GET,
+            &format!("{}/refresh", env.base),
+            "application/json",
+        )
+        .await;
+    assert_eq!(resp.status(), StatusCode::UNAUTHORIZED);
+}
+
+#[tokio::test]
+async fn fetch_userinfo_returns_the_users_claims() {
+    let env = start(ResponseMode::Query, SigningAlg::ES256, |b| {
+        b.fetch_userinfo(false)
+    })
+    .await;
+    let agent = Agent::browser();
+    agent.navigate(&format!("{}/profile", env.base)).await;
+    let info = agent.navigate(&format!("{}/userinfo", env.base)).await;
+    assert_eq!(info.status, StatusCode::OK, "{}", info.body);
+    let claims: serde_json::Value = serde_json::from_str(&info.body).expect("json");
+    assert_eq!(claims["sub"], "alice");
+    assert_eq!(claims["email"], "alice@example.com");
 }
