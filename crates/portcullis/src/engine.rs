@@ -32,7 +32,7 @@ use crate::http_client::HttpClient;
 use crate::provider::Provider;
 use crate::session::{
     CookieOptions, PresentCookies, SessionData, SessionKeys, TransactionStore, removal_cookies,
-    replace_session_cookies, scan_session_cookies,
+    replace_session_cookies, scan_session_cookie_bytes, scan_session_cookies,
 };
 use crate::session_cache::SessionCache;
 
@@ -182,7 +182,7 @@ impl Engine {
     /// Reads and decrypts the session cookie (the one cookie decrypt a request pays).
     pub(crate) fn lookup_session(&self, headers: &HeaderMap, now: u64) -> SessionLookup {
         let name = &self.settings.session_cookie;
-        let scan = scan_session_cookies(headers.get_all(header::COOKIE), name);
+        let scan = scan_session_cookie_bytes(headers.get_all(header::COOKIE), name);
         if scan.present.is_empty() {
             return SessionLookup::Absent;
         }
@@ -191,7 +191,10 @@ impl Engine {
         };
         let session = match self.cache.get(&sealed) {
             Some(cached) => cached,
-            None => match SessionData::open(&self.keys, name, &sealed) {
+            None => match std::str::from_utf8(&sealed)
+                .map_err(|_| ())
+                .and_then(|text| SessionData::open(&self.keys, name, text).map_err(|_| ()))
+            {
                 Ok(data) => {
                     let session = Arc::new(ActiveSession::new(data));
                     self.cache.insert(&sealed, session.clone());

@@ -155,9 +155,8 @@ where
         };
         match verdict {
             Ok(()) => {
-                let clone = self.inner.clone();
-                let mut inner = std::mem::replace(&mut self.inner, clone);
-                Either::Right(inner.call(request))
+                // Called synchronously on the service `poll_ready` readied.
+                Either::Right(self.inner.call(request))
             }
             Err(response) => Either::Left(ready(Ok(response))),
         }

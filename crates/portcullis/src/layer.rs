@@ -133,9 +133,9 @@ where
         request
             .extensions_mut()
             .insert(RequestContext { engine, session });
-        let clone = self.inner.clone();
-        let mut inner = std::mem::replace(&mut self.inner, clone);
-        let future = inner.call(request);
+        // `poll_ready` was called on `self.inner`, and the call happens right
+        // here, so no clone of the inner service is needed.
+        let future = self.inner.call(request);
         if set_cookies.is_empty() {
             // The hot path: no allocation for the future.
             return Either::Left(Either::Right(future));

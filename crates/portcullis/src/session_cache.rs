@@ -22,7 +22,7 @@ const SHARDS: usize = 16;
 const HASHED_TAIL: usize = 24;
 
 struct Entry {
-    sealed: Box<str>,
+    sealed: Box<[u8]>,
     session: Arc<ActiveSession>,
 }
 
@@ -47,18 +47,18 @@ impl SessionCache {
         }
     }
 
-    fn slot(&self, sealed: &str) -> Option<(u64, &Mutex<HashMap<u64, Entry>>)> {
+    fn slot(&self, sealed: &[u8]) -> Option<(u64, &Mutex<HashMap<u64, Entry>>)> {
         if self.shards.is_empty() {
             return None;
         }
-        let tail = &sealed.as_bytes()[sealed.len().saturating_sub(HASHED_TAIL)..];
+        let tail = &sealed[sealed.len().saturating_sub(HASHED_TAIL)..];
         let key = self.hasher.hash_one(tail);
         let shard = &self.shards[(key as usize) % self.shards.len()];
         Some((key, shard))
     }
 
     /// The cached session for exactly this sealed value.
-    pub(crate) fn get(&self, sealed: &str) -> Option<Arc<ActiveSession>> {
+    pub(crate) fn get(&self, sealed: &[u8]) -> Option<Arc<ActiveSession>> {
         let (key, shard) = self.slot(sealed)?;
         let map = shard.lock().ok()?;
         map.get(&key)
@@ -67,7 +67,7 @@ impl SessionCache {
     }
 
     /// Remembers a session that was just decrypted from `sealed`.
-    pub(crate) fn insert(&self, sealed: &str, session: Arc<ActiveSession>) {
+    pub(crate) fn insert(&self, sealed: &[u8], session: Arc<ActiveSession>) {
         let Some((key, shard)) = self.slot(sealed) else {
             return;
         };
@@ -91,7 +91,7 @@ impl SessionCache {
     }
 
     /// Forgets the session sealed as `sealed` (expired, or signed out).
-    pub(crate) fn remove(&self, sealed: &str) {
+    pub(crate) fn remove(&self, sealed: &[u8]) {
         if let Some((key, shard)) = self.slot(sealed)
             && let Ok(mut map) = shard.lock()
             && map.get(&key).is_some_and(|entry| *entry.sealed == *sealed)
@@ -129,18 +129,18 @@ mod tests {
     #[test]
     fn returns_only_an_exact_match_of_the_sealed_value() {
         let cache = SessionCache::new(100);
-        cache.insert("AAAA-sealed-value-ending-in-tag-1", session("alice"));
-        assert!(cache.get("AAAA-sealed-value-ending-in-tag-1").is_some());
+        cache.insert(b"AAAA-sealed-value-ending-in-tag-1", session("alice"));
+        assert!(cache.get(b"AAAA-sealed-value-ending-in-tag-1").is_some());
         // Same hashed tail, different value: a forged cookie only misses.
-        assert!(cache.get("BBBB-sealed-value-ending-in-tag-1").is_none());
-        assert!(cache.get("other").is_none());
+        assert!(cache.get(b"BBBB-sealed-value-ending-in-tag-1").is_none());
+        assert!(cache.get(b"other").is_none());
     }
 
     #[test]
     fn stays_within_its_capacity() {
         let cache = SessionCache::new(32);
         for i in 0..1000 {
-            cache.insert(&format!("sealed-{i:08}"), session("alice"));
+            cache.insert(format!("sealed-{i:08}").as_bytes(), session("alice"));
         }
         let held: usize = cache
             .shards
@@ -154,15 +154,15 @@ mod tests {
     #[test]
     fn zero_capacity_disables_caching() {
         let cache = SessionCache::new(0);
-        cache.insert("sealed", session("alice"));
-        assert!(cache.get("sealed").is_none());
+        cache.insert(b"sealed", session("alice"));
+        assert!(cache.get(b"sealed").is_none());
     }
 
     #[test]
     fn removed_sessions_are_gone() {
         let cache = SessionCache::new(10);
-        cache.insert("sealed-a", session("alice"));
-        cache.remove("sealed-a");
-        assert!(cache.get("sealed-a").is_none());
+        cache.insert(b"sealed-a", session("alice"));
+        cache.remove(b"sealed-a");
+        assert!(cache.get(b"sealed-a").is_none());
     }
 }

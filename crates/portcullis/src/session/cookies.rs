@@ -332,6 +332,33 @@ pub fn scan_session_cookies<'a>(
     cookie_headers: impl IntoIterator<Item = &'a HeaderValue>,
     name: &str,
 ) -> SessionCookieScan<'a> {
+    let raw = scan_session_cookie_bytes(cookie_headers, name);
+    let value = raw.value.and_then(|v| match v {
+        Cow::Borrowed(bytes) => std::str::from_utf8(bytes).ok().map(Cow::Borrowed),
+        Cow::Owned(bytes) => String::from_utf8(bytes).ok().map(Cow::Owned),
+    });
+    SessionCookieScan {
+        value,
+        present: raw.present,
+    }
+}
+
+/// Like [`SessionCookieScan`], with the value as raw header bytes (not yet
+/// checked to be UTF-8), for callers that can use bytes directly.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionCookieBytes<'a> {
+    /// The reassembled value under the same rules as [`SessionCookieScan::value`].
+    pub value: Option<Cow<'a, [u8]>>,
+    /// Which session cookies were present.
+    pub present: PresentCookies,
+}
+
+/// [`scan_session_cookies`] without the UTF-8 conversion: the hot path looks
+/// the bytes up in the session cache before doing any further work.
+pub fn scan_session_cookie_bytes<'a>(
+    cookie_headers: impl IntoIterator<Item = &'a HeaderValue>,
+    name: &str,
+) -> SessionCookieBytes<'a> {
     let name_bytes = name.as_bytes();
     let mut present = PresentCookies::default();
     let mut whole: Option<&'a [u8]> = None;
@@ -369,14 +396,14 @@ pub fn scan_session_cookies<'a>(
         }
     }
     let value = assemble(&present, whole, &chunks);
-    SessionCookieScan { value, present }
+    SessionCookieBytes { value, present }
 }
 
 fn assemble<'a>(
     present: &PresentCookies,
     whole: Option<&'a [u8]>,
     chunks: &[Option<&'a [u8]>; MAX_CHUNKS],
-) -> Option<Cow<'a, str>> {
+) -> Option<Cow<'a, [u8]>> {
     let max_total = crate::session::keys::MAX_SEALED_LEN;
     if present.whole {
         if present.chunks != 0 {
@@ -386,7 +413,7 @@ fn assemble<'a>(
         if v.is_empty() || v.len() > max_total {
             return None;
         }
-        return std::str::from_utf8(v).ok().map(Cow::Borrowed);
+        return Some(Cow::Borrowed(v));
     }
     if present.chunks == 0 {
         return None;
@@ -401,13 +428,13 @@ fn assemble<'a>(
     if total > max_total {
         return None;
     }
-    let mut out = String::with_capacity(total);
+    let mut out = Vec::with_capacity(total);
     for part in parts {
         let part = (*part)?;
         if part.is_empty() {
             return None;
         }
-        out.push_str(std::str::from_utf8(part).ok()?);
+        out.extend_from_slice(part);
     }
     Some(Cow::Owned(out))
 }

@@ -38,9 +38,10 @@ mod transaction;
 /// Re-exported so callers can name `SameSite` without depending on `cookie`.
 pub use cookie::SameSite;
 pub use cookies::{
-    CookieOptions, MAX_CHUNKS, MAX_COOKIE_BYTES, PresentCookies, SessionCookieError,
-    SessionCookieScan, encode_session_cookies, read_cookie, read_session_cookie, removal_cookies,
-    replace_session_cookies, scan_session_cookies,
+    CookieOptions, MAX_CHUNKS, MAX_COOKIE_BYTES, PresentCookies, SessionCookieBytes,
+    SessionCookieError, SessionCookieScan, encode_session_cookies, read_cookie,
+    read_session_cookie, removal_cookies, replace_session_cookies, scan_session_cookie_bytes,
+    scan_session_cookies,
 };
 pub use data::{
     DEFAULT_ABSOLUTE_SECS, DEFAULT_ROLLING_SECS, MAX_TOUCH_INTERVAL_SECS, SessionData,
