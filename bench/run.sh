@@ -14,7 +14,7 @@
 # (/proc/<pid>/stat utime+stime delta / requests), the ratio to bare axum, and
 # the size of the Cookie header. Table: bench/results/latest.md and stdout.
 #
-# Knobs (environment): DURATION (10s), WARMUP (3s), CONNECTIONS (32),
+# Knobs (environment): DURATION (5s per round), ROUNDS (3), WARMUP (3s), CONNECTIONS (32),
 # THREADS (1), SERVERS (basic,bare-axum,express,axum-oidc),
 # BENCH_OP=portcullis|oidc-provider (oidc-provider = interop/op.mjs, for
 # developing the bench without the portcullis CLI), SKIP_BUILD=1.
@@ -23,7 +23,8 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 ROOT=$PWD
 export LC_ALL=C
 
-DURATION=${DURATION:-10s}
+DURATION=${DURATION:-5s}
+ROUNDS=${ROUNDS:-3}
 WARMUP=${WARMUP:-3s}
 CONNECTIONS=${CONNECTIONS:-32}
 THREADS=${THREADS:-1}
@@ -199,7 +200,7 @@ check_profile() { # url cookie -> dies unless 200 JSON
   [[ $code == 200 ]] || die "GET $1 with the session cookie gave $code, not 200"
 }
 
-declare -A RPS P99 CPU_US COOKIE_BYTES REQS NOTE
+declare -A RPS P99 CPU_US COOKIE_BYTES REQS NOTE COOKIE RPS_ALL P99_ALL TICKS
 # The ceiling gets the very same request bytes as Portcullis (its session
 # cookie included), so the ratio measures the work Portcullis does, not the
 # cost of receiving a bigger request. It ignores the cookie.
@@ -210,36 +211,61 @@ if want basic; then
 fi
 for s in "${ORDER[@]}"; do
   url="http://127.0.0.1:${PORT[$s]}/profile"
-  cookie=""
   if [[ $s == basic ]]; then
-    cookie=$BASIC_COOKIE
-    COOKIE_BYTES[$s]=$(( ${#cookie} ))
+    COOKIE[$s]=$BASIC_COOKIE
+    COOKIE_BYTES[$s]=${#BASIC_COOKIE}
   elif [[ $s != bare-axum ]]; then
     log "$s: signing in (bench/login.mjs)"
-    cookie=$(node bench/login.mjs "http://127.0.0.1:${PORT[$s]}") || die "login to $s failed (see $LOGS/$s.log)"
-    COOKIE_BYTES[$s]=$(( ${#cookie} ))
+    COOKIE[$s]=$(node bench/login.mjs "http://127.0.0.1:${PORT[$s]}") || die "login to $s failed (see $LOGS/$s.log)"
+    COOKIE_BYTES[$s]=${#COOKIE[$s]}
   else
-    cookie=$BASIC_COOKIE
+    COOKIE[$s]=$BASIC_COOKIE
     COOKIE_BYTES[$s]="- (sent Portcullis' cookie, ignored)"
   fi
-  hdr=()
-  [[ -n $cookie ]] && hdr=(-H "Cookie: $cookie")
-  check_profile "$url" "$cookie"
+  check_profile "$url" "${COOKIE[$s]}"
   log "$s: warm-up ($WARMUP)"
+  hdr=()
+  [[ -n ${COOKIE[$s]} ]] && hdr=(-H "Cookie: ${COOKIE[$s]}")
   "${LOAD_PIN[@]}" wrk -t"$THREADS" -c"$CONNECTIONS" -d"$WARMUP" "${hdr[@]}" "$url" >/dev/null
-  log "$s: measuring: wrk -t$THREADS -c$CONNECTIONS -d$DURATION --latency $url"
-  before=$(cpu_ticks "${SPID[$s]}")
-  out=$("${LOAD_PIN[@]}" wrk -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" --latency "${hdr[@]}" "$url")
-  after=$(cpu_ticks "${SPID[$s]}")
-  printf '%s\n' "$out" >"$LOGS/$s.wrk.txt"
-  check_profile "$url" "$cookie" # still signed in after the run (wrk does not count 3xx as errors)
-  REQS[$s]=$(awk '/requests in/ {print $1}' <<<"$out")
-  RPS[$s]=$(awk '/^Requests\/sec:/ {print $2}' <<<"$out")
-  P99[$s]=$(to_ms "$(awk '$1 == "99%" {print $2}' <<<"$out")")
-  CPU_US[$s]=$(awk -v d=$((after - before)) -v hz="$CLK_TCK" -v n="${REQS[$s]}" 'BEGIN { printf "%.1f", d / hz * 1e6 / n }')
-  errs=$(awk '/Non-2xx or 3xx responses:/ {print $NF} /Socket errors:/ {print "socket errors:" $0}' <<<"$out" | paste -sd' ' -)
-  NOTE[$s]=${errs:-}
-  log "$s: ${RPS[$s]} req/s, p99 ${P99[$s]} ms, ${CPU_US[$s]} µs CPU/request ${NOTE[$s]}"
+  REQS[$s]=0
+  TICKS[$s]=0
+  RPS_ALL[$s]=""
+  P99_ALL[$s]=""
+done
+
+median() { tr ' ' '\n' | grep -v '^$' | sort -g | awk '{v[NR] = $1} END { if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+
+# Interleaved rounds: every server is measured once per round, the order
+# reversed on alternate rounds, so drift on this shared machine hits all alike.
+for ((round = 1; round <= ROUNDS; round++)); do
+  if ((round % 2)); then order=("${ORDER[@]}"); else order=($(printf '%s\n' "${ORDER[@]}" | tac)); fi
+  for s in "${order[@]}"; do
+    url="http://127.0.0.1:${PORT[$s]}/profile"
+    hdr=()
+    [[ -n ${COOKIE[$s]} ]] && hdr=(-H "Cookie: ${COOKIE[$s]}")
+    log "$s: round $round/$ROUNDS: wrk -t$THREADS -c$CONNECTIONS -d$DURATION --latency $url"
+    before=$(cpu_ticks "${SPID[$s]}")
+    out=$("${LOAD_PIN[@]}" wrk -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" --latency "${hdr[@]}" "$url")
+    after=$(cpu_ticks "${SPID[$s]}")
+    printf '%s\n' "$out" >"$LOGS/$s.round$round.wrk.txt"
+    check_profile "$url" "${COOKIE[$s]}" # still signed in (wrk does not count 3xx as errors)
+    reqs=$(awk '/requests in/ {print $1}' <<<"$out")
+    rps=$(awk '/^Requests\/sec:/ {print $2}' <<<"$out")
+    p99=$(to_ms "$(awk '$1 == "99%" {print $2}' <<<"$out")")
+    REQS[$s]=$((REQS[$s] + reqs))
+    TICKS[$s]=$((TICKS[$s] + after - before))
+    RPS_ALL[$s]+="$rps "
+    P99_ALL[$s]+="$p99 "
+    errs=$(awk '/Non-2xx or 3xx responses:/ {print $NF} /Socket errors:/ {print "socket errors:" $0}' <<<"$out" | paste -sd' ' -)
+    [[ -n $errs ]] && NOTE[$s]="${NOTE[$s]:-}$errs "
+    log "$s: $rps req/s, p99 $p99 ms"
+  done
+done
+for s in "${ORDER[@]}"; do
+  RPS[$s]=$(median <<<"${RPS_ALL[$s]}")
+  P99[$s]=$(median <<<"${P99_ALL[$s]}")
+  CPU_US[$s]=$(awk -v d="${TICKS[$s]}" -v hz="$CLK_TCK" -v n="${REQS[$s]}" 'BEGIN { printf "%.1f", d / hz * 1e6 / n }')
+  log "$s: median ${RPS[$s]} req/s over rounds (${RPS_ALL[$s]}), ${CPU_US[$s]} µs CPU/request"
 done
 
 # ---- report -------------------------------------------------------------------
@@ -254,7 +280,7 @@ report() {
   echo "# Benchmark: GET /profile with a valid session"
   echo
   echo "$(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) cores ($(awk -F': ' '/model name/ {print $2; exit}' /proc/cpuinfo)), $PINNING."
-  echo "wrk -t$THREADS -c$CONNECTIONS -d$DURATION --latency after a $WARMUP warm-up; OP: $BENCH_OP ($ISSUER); $(versions)."
+  echo "wrk -t$THREADS -c$CONNECTIONS -d$DURATION --latency, $ROUNDS interleaved rounds per server (median requests/s and p99; CPU summed over all rounds), after a $WARMUP warm-up; OP: $BENCH_OP ($ISSUER); $(versions)."
   echo
   echo "| server | requests/s | × bare axum | p99 latency | server CPU per request | Cookie header |"
   echo "| --- | ---: | ---: | ---: | ---: | ---: |"

@@ -220,10 +220,20 @@ impl Engine {
         if !session.data.needs_touch(now, &self.settings.durations) {
             return None;
         }
+        // Requests that still carry this cookie (in flight while the browser
+        // stores the renewed one, or a client that ignores Set-Cookie) reuse
+        // the renewal instead of sealing again.
+        let interval = self.settings.durations.touch_interval().unwrap_or(0).max(1);
+        if let Some(cookies) = session.recent_renewal(now, interval) {
+            return Some(cookies);
+        }
         let mut data = session.data.clone();
         data.touch(now);
         match self.session_set_cookies(&data, headers, now) {
-            Ok(cookies) => Some(cookies),
+            Ok(cookies) => {
+                session.remember_renewal(now, &cookies);
+                Some(cookies)
+            }
             Err(error) => {
                 tracing::warn!(%error, "could not renew the rolling session cookie");
                 None

@@ -706,3 +706,94 @@ async fn fetch_userinfo_returns_the_users_claims() {
     assert_eq!(claims["sub"], "alice");
     assert_eq!(claims["email"], "alice@example.com");
 }
+
+fn session_set_cookies(resp: &reqwest::Response) -> Vec<String> {
+    resp.headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .filter(|v| v.starts_with("portcullis.session"))
+        .map(str::to_owned)
+        .collect()
+}
+
+#[tokio::test]
+async fn rolling_session_is_renewed_once_and_the_renewal_is_reused() {
+    // Rolling 20 s: the cookie is renewed once a twentieth (1 s) has passed.
+    let env = start(ResponseMode::Query, SigningAlg::RS256, |b| {
+        b.rolling_duration_secs(Some(20))
+    })
+    .await;
+    let agent = Agent::browser();
+    agent.navigate(&format!("{}/profile", env.base)).await;
+    let old = agent.cookie_header(&env.base).expect("session cookie");
+    let raw = reqwest::Client::new();
+    let fresh = raw
+        .get(format!("{}/profile", env.base))
+        .header("cookie", &old)
+        .header("accept", "application/json")
+        .send()
+        .await
+        .expect("send");
+    assert!(
+        session_set_cookies(&fresh).is_empty(),
+        "no renewal right away"
+    );
+    tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
+    let first = raw
+        .get(format!("{}/profile", env.base))
+        .header("cookie", &old)
+        .header("accept", "application/json")
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(first.status(), StatusCode::OK);
+    let renewed = session_set_cookies(&first);
+    assert!(!renewed.is_empty(), "the rolling session is renewed");
+    assert!(renewed[0].contains("Max-Age="), "{renewed:?}");
+    let second = raw
+        .get(format!("{}/profile", env.base))
+        .header("cookie", &old)
+        .header("accept", "application/json")
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(
+        session_set_cookies(&second),
+        renewed,
+        "the renewal is reused, not resealed"
+    );
+}
+
+#[tokio::test]
+async fn session_past_its_absolute_duration_is_signed_out_and_cleared() {
+    let env = start(ResponseMode::Query, SigningAlg::RS256, |b| {
+        b.absolute_duration_secs(1)
+    })
+    .await;
+    let agent = Agent::browser();
+    let landing = agent.navigate(&format!("{}/profile", env.base)).await;
+    assert_eq!(landing.status, StatusCode::OK);
+    let cookie = agent.cookie_header(&env.base).expect("session cookie");
+    tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
+    // The cookie's Max-Age already made the agent drop it; a client that
+    // kept it anyway is refused by the server too.
+    assert!(
+        agent
+            .cookie_header(&env.base)
+            .is_none_or(|c| !c.contains("portcullis.session"))
+    );
+    let resp = reqwest::Client::new()
+        .get(format!("{}/profile", env.base))
+        .header("cookie", cookie)
+        .header("accept", "application/json")
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(resp.status(), StatusCode::UNAUTHORIZED);
+    let cleared = session_set_cookies(&resp);
+    assert!(
+        cleared.iter().any(|c| c.contains("Max-Age=0")),
+        "the expired cookie is cleared: {cleared:?}"
+    );
+}

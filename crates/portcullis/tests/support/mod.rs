@@ -23,18 +23,30 @@ pub struct Landing {
 pub struct Agent {
     pub client: reqwest::Client,
     pub accept: &'static str,
+    pub jar: std::sync::Arc<reqwest::cookie::Jar>,
 }
 
 impl Agent {
     pub fn browser() -> Self {
+        let jar = std::sync::Arc::new(reqwest::cookie::Jar::default());
         Self {
             client: reqwest::Client::builder()
-                .cookie_store(true)
+                .cookie_provider(jar.clone())
                 .redirect(reqwest::redirect::Policy::none())
                 .build()
                 .expect("client"),
             accept: "text/html,application/xhtml+xml",
+            jar,
         }
+    }
+
+    /// The `Cookie` header the agent would send to `url`.
+    pub fn cookie_header(&self, url: &str) -> Option<String> {
+        use reqwest::cookie::CookieStore;
+        let url = Url::parse(url).expect("url");
+        self.jar
+            .cookies(&url)
+            .and_then(|v| v.to_str().ok().map(str::to_owned))
     }
 
     /// One request, no redirect following.
