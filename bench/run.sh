@@ -241,6 +241,12 @@ for ((round = 1; round <= ROUNDS; round++)); do
   if ((round % 2)); then order=("${ORDER[@]}"); else order=($(printf '%s\n' "${ORDER[@]}" | tac)); fi
   for s in "${order[@]}"; do
     url="http://127.0.0.1:${PORT[$s]}/profile"
+    # A fresh sign-in each round: wrk never stores a renewed cookie, so an old
+    # one would be answered with the rolling renewal (a Set-Cookie) on every
+    # request, which no browser sees.
+    if [[ $s != bare-axum && $round -gt 1 ]]; then
+      COOKIE[$s]=$(node bench/login.mjs "http://127.0.0.1:${PORT[$s]}" 2>/dev/null) || die "login to $s failed"
+    fi
     hdr=()
     [[ -n ${COOKIE[$s]} ]] && hdr=(-H "Cookie: ${COOKIE[$s]}")
     log "$s: round $round/$ROUNDS: wrk -t$THREADS -c$CONNECTIONS -d$DURATION --latency $url"
