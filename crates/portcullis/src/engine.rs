@@ -115,7 +115,7 @@ impl Engine {
     }
 
     /// The built-in route this request is for, if any.
-    pub(crate) fn route_for(&self, _method: &Method, path: &str) -> Option<RouteKind> {
+    pub(crate) fn route_for(&self, path: &str) -> Option<RouteKind> {
         let routes = &self.settings.routes;
         if routes.callback.as_deref() == Some(path) {
             Some(RouteKind::Callback)
@@ -261,7 +261,7 @@ impl Engine {
         );
         let (url, mut pending) =
             build_authorization_request(self.provider.metadata(), &self.client, &params, now)
-                .map_err(|e| OidcError::CallbackRejected(e.to_string()))?;
+                .map_err(|e| OidcError::LoginRequest(e.to_string()))?;
         pending.return_to = return_to;
         pending.app_state = self
             .settings
@@ -270,8 +270,9 @@ impl Engine {
             .and_then(|hook| hook(parts));
         let mut store = self.read_transactions(&parts.headers, now);
         store.push(pending.state.clone(), pending, now);
+        let cookie = self.transaction_cookie(&mut store)?;
         let mut response = redirect(url.as_str());
-        self.write_transactions(&mut response, &mut store)?;
+        append_all(&mut response, vec![cookie]);
         Ok(response)
     }
 
@@ -321,16 +322,10 @@ impl Engine {
                 Vec::new(),
             ));
         };
-        let mut scratch = Response::new(Body::empty());
-        if let Err(e) = self.write_transactions(&mut scratch, &mut store) {
-            return Err((e, Vec::new()));
-        }
-        let txn_cookies: Vec<HeaderValue> = scratch
-            .headers()
-            .get_all(header::SET_COOKIE)
-            .iter()
-            .cloned()
-            .collect();
+        let txn_cookies = vec![
+            self.transaction_cookie(&mut store)
+                .map_err(|e| (e, Vec::new()))?,
+        ];
         if pending.response_mode == ResponseMode::FormPost && parts.method != Method::POST {
             // A form_post flow answered in the URL: the code leaked into
             // history and logs, so it is not redeemed.
@@ -653,11 +648,12 @@ impl Engine {
         )
     }
 
-    fn write_transactions(
+    /// The `Set-Cookie` value that stores the pending flows (or removes the
+    /// cookie when none is left).
+    fn transaction_cookie(
         &self,
-        response: &mut Response,
         store: &mut TransactionStore<PendingAuthorization>,
-    ) -> Result<(), OidcError> {
+    ) -> Result<HeaderValue, OidcError> {
         let cookie = store
             .to_set_cookie(
                 &self.keys,
@@ -665,8 +661,8 @@ impl Engine {
                 &self.transaction_cookie,
             )
             .map_err(|e| OidcError::Session(e.to_string()))?;
-        append_all(response, to_header_values(vec![cookie]));
-        Ok(())
+        HeaderValue::from_str(&cookie.encoded().to_string())
+            .map_err(|_| OidcError::Session("the transaction cookie is not a valid header".into()))
     }
 }
 

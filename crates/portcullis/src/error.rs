@@ -16,6 +16,11 @@ pub enum OidcError {
     /// The `returnTo` target is not a same-origin path or an allowed origin.
     #[error("invalid returnTo: {0}")]
     InvalidReturnTo(String),
+    /// The authorization request could not be built (a configuration or
+    /// application error, for example a custom parameter that would override
+    /// a protected one).
+    #[error("the login request could not be built: {0}")]
+    LoginRequest(String),
     /// The callback carries no state, or no login is pending for this browser.
     #[error(
         "no login is in progress for this browser (the sign-in transaction cookie is missing or expired); start again at the login page"
@@ -83,7 +88,9 @@ impl OidcError {
             | OidcError::ProviderUnavailable(_)
             | OidcError::Refresh(_)
             | OidcError::Userinfo(_) => StatusCode::BAD_GATEWAY,
-            OidcError::Session(_) | OidcError::LayerMissing => StatusCode::INTERNAL_SERVER_ERROR,
+            OidcError::Session(_) | OidcError::LayerMissing | OidcError::LoginRequest(_) => {
+                StatusCode::INTERNAL_SERVER_ERROR
+            }
         }
     }
 
@@ -94,6 +101,7 @@ impl OidcError {
             OidcError::Forbidden(_) => "forbidden",
             OidcError::InvalidReturnTo(_) => "invalid_return_to",
             OidcError::NoPendingLogin => "no_pending_login",
+            OidcError::LoginRequest(_) => "login_request_invalid",
             OidcError::BadCallback(_) => "invalid_callback",
             OidcError::CallbackRejected(_) => "callback_rejected",
             OidcError::Provider { .. } => "provider_error",

@@ -109,7 +109,7 @@ where
 
     fn call(&mut self, mut request: Request) -> Self::Future {
         let engine = self.engine.clone();
-        if let Some(route) = engine.route_for(request.method(), request.uri().path()) {
+        if let Some(route) = engine.route_for(request.uri().path()) {
             return Either::Right(Box::pin(async move {
                 Ok(engine.handle_route(route, request).await)
             }));

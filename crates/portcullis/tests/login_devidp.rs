@@ -71,6 +71,16 @@ fn protected_routes() -> Router {
             }),
         )
         .route(
+            "/bad-login",
+            get(|oidc: Oidc| async move {
+                oidc.login(LoginOptions {
+                    return_to: None,
+                    authorization_params: AuthorizationParams::new().param("state", "fixed"),
+                })
+                .await
+            }),
+        )
+        .route(
             "/access-token",
             get(|tokens: Tokens| async move { tokens.access_token().unwrap_or_default().to_owned() }),
         )
@@ -796,4 +806,20 @@ async fn session_past_its_absolute_duration_is_signed_out_and_cleared() {
         cleared.iter().any(|c| c.contains("Max-Age=0")),
         "the expired cookie is cleared: {cleared:?}"
     );
+}
+
+#[tokio::test]
+async fn login_params_cannot_override_protected_parameters() {
+    let env = start(ResponseMode::Query, SigningAlg::RS256, |b| b).await;
+    let resp = Agent::browser()
+        .request(
+            Method::GET,
+            &format!("{}/bad-login", env.base),
+            "application/json",
+        )
+        .await;
+    assert_eq!(resp.status(), StatusCode::INTERNAL_SERVER_ERROR);
+    let body = resp.text().await.expect("body");
+    assert!(body.contains("login_request_invalid"), "{body}");
+    assert!(body.contains("state"), "names the parameter: {body}");
 }
