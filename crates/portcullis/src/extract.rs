@@ -100,26 +100,6 @@ impl User {
     }
 }
 
-impl<S: Send + Sync> FromRequestParts<S> for User {
-    type Rejection = AuthRejection;
-
-    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
-        signed_in(parts).map(|session| User { session })
-    }
-}
-
-impl<S: Send + Sync> OptionalFromRequestParts<S> for User {
-    type Rejection = AuthRejection;
-
-    async fn from_request_parts(
-        parts: &mut Parts,
-        _state: &S,
-    ) -> Result<Option<Self>, Self::Rejection> {
-        let ctx = context(parts).map_err(|e| AuthRejection(e.into_response_for(&parts.headers)))?;
-        Ok(ctx.session.clone().map(|session| User { session }))
-    }
-}
-
 /// The signed-in user's tokens. Required, like [`User`]. Its `Debug` redacts them.
 #[derive(Clone)]
 pub struct Tokens {
@@ -169,22 +149,40 @@ impl Tokens {
     }
 }
 
-impl<S: Send + Sync> FromRequestParts<S> for Tokens {
-    type Rejection = AuthRejection;
-
-    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
-        signed_in(parts).map(|session| Tokens { session })
-    }
+/// The session, if any; a rejection only when `OidcLayer` is missing.
+#[allow(clippy::result_large_err)]
+fn maybe_signed_in(parts: &Parts) -> Result<Option<Arc<ActiveSession>>, AuthRejection> {
+    let ctx = context(parts).map_err(|e| AuthRejection(e.into_response_for(&parts.headers)))?;
+    Ok(ctx.session.clone())
 }
 
-impl<S: Send + Sync> OptionalFromRequestParts<S> for Tokens {
-    type Rejection = AuthRejection;
+/// Implements the required (`T`) and optional (`Option<T>`) extractors for a
+/// view of the session.
+macro_rules! session_extractor {
+    ($view:ident) => {
+        impl<S: Send + Sync> FromRequestParts<S> for $view {
+            type Rejection = AuthRejection;
 
-    async fn from_request_parts(
-        parts: &mut Parts,
-        _state: &S,
-    ) -> Result<Option<Self>, Self::Rejection> {
-        let ctx = context(parts).map_err(|e| AuthRejection(e.into_response_for(&parts.headers)))?;
-        Ok(ctx.session.clone().map(|session| Tokens { session }))
-    }
+            async fn from_request_parts(
+                parts: &mut Parts,
+                _state: &S,
+            ) -> Result<Self, Self::Rejection> {
+                signed_in(parts).map(|session| $view { session })
+            }
+        }
+
+        impl<S: Send + Sync> OptionalFromRequestParts<S> for $view {
+            type Rejection = AuthRejection;
+
+            async fn from_request_parts(
+                parts: &mut Parts,
+                _state: &S,
+            ) -> Result<Option<Self>, Self::Rejection> {
+                maybe_signed_in(parts).map(|session| session.map(|session| $view { session }))
+            }
+        }
+    };
 }
+
+session_extractor!(User);
+session_extractor!(Tokens);

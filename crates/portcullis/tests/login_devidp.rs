@@ -278,6 +278,24 @@ async fn callback_url(agent: &Agent, base: &str) -> url::Url {
     url::Url::parse(back.headers()["location"].to_str().expect("ascii")).expect("callback url")
 }
 
+/// `url` with the query parameter `name` replaced by `value`.
+fn with_param(url: &url::Url, name: &str, value: &str) -> url::Url {
+    let pairs: Vec<(String, String)> = url
+        .query_pairs()
+        .map(|(k, v)| {
+            let v = if k == name {
+                value.to_owned()
+            } else {
+                v.into_owned()
+            };
+            (k.into_owned(), v)
+        })
+        .collect();
+    let mut out = url.clone();
+    out.query_pairs_mut().clear().extend_pairs(pairs);
+    out
+}
+
 #[tokio::test]
 async fn state_is_single_use() {
     let env = start(ResponseMode::Query, SigningAlg::RS256, |b| b).await;
@@ -297,18 +315,11 @@ async fn state_is_single_use() {
 async fn callback_with_foreign_state_is_rejected() {
     let env = start(ResponseMode::Query, SigningAlg::RS256, |b| b).await;
     let agent = Agent::browser();
-    let mut callback = callback_url(&agent, &env.base).await;
-    let pairs: Vec<(String, String)> = callback
-        .query_pairs()
-        .map(|(k, v)| {
-            if k == "state" {
-                (k.into_owned(), "forged-state".to_owned())
-            } else {
-                (k.into_owned(), v.into_owned())
-            }
-        })
-        .collect();
-    callback.query_pairs_mut().clear().extend_pairs(pairs);
+    let callback = with_param(
+        &callback_url(&agent, &env.base).await,
+        "state",
+        "forged-state",
+    );
     let resp = agent
         .request(Method::GET, callback.as_str(), "application/json")
         .await;
@@ -321,18 +332,11 @@ async fn callback_with_foreign_state_is_rejected() {
 async fn callback_with_wrong_iss_is_rejected() {
     let env = start(ResponseMode::Query, SigningAlg::RS256, |b| b).await;
     let agent = Agent::browser();
-    let mut callback = callback_url(&agent, &env.base).await;
-    let pairs: Vec<(String, String)> = callback
-        .query_pairs()
-        .map(|(k, v)| {
-            if k == "iss" {
-                (k.into_owned(), "https://evil.example".to_owned())
-            } else {
-                (k.into_owned(), v.into_owned())
-            }
-        })
-        .collect();
-    callback.query_pairs_mut().clear().extend_pairs(pairs);
+    let callback = with_param(
+        &callback_url(&agent, &env.base).await,
+        "iss",
+        "https://evil.example",
+    );
     let resp = agent
         .request(Method::GET, callback.as_str(), "application/json")
         .await;

@@ -295,6 +295,18 @@ pub struct SessionCookieScan<'a> {
     pub present: PresentCookies,
 }
 
+/// The `;`-separated pairs of one `Cookie` header value. memchr finds the
+/// separators with SIMD: a session cookie is kilobytes long.
+fn cookie_pairs(bytes: &[u8]) -> impl Iterator<Item = &[u8]> {
+    memchr::memchr_iter(b';', bytes)
+        .chain(std::iter::once(bytes.len()))
+        .scan(0usize, move |start, end| {
+            let pair = &bytes[*start..end];
+            *start = end + 1;
+            Some(pair)
+        })
+}
+
 /// Splits `pair` at the first `=` into trimmed name and value (value unquoted).
 fn split_pair(pair: &[u8]) -> Option<(&[u8], &[u8])> {
     let eq = memchr::memchr(b'=', pair)?;
@@ -364,16 +376,7 @@ pub fn scan_session_cookie_bytes<'a>(
     let mut whole: Option<&'a [u8]> = None;
     let mut chunks: [Option<&'a [u8]>; MAX_CHUNKS] = [None; MAX_CHUNKS];
     for header in cookie_headers {
-        let bytes: &'a [u8] = header.as_bytes();
-        // memchr finds the separators with SIMD: a session cookie is kilobytes long.
-        let pairs = memchr::memchr_iter(b';', bytes)
-            .chain(std::iter::once(bytes.len()))
-            .scan(0usize, |start, end| {
-                let pair = &bytes[*start..end];
-                *start = end + 1;
-                Some(pair)
-            });
-        for pair in pairs {
+        for pair in cookie_pairs(header.as_bytes()) {
             let Some((cookie_name, value)) = split_pair(pair) else {
                 continue;
             };
@@ -455,16 +458,7 @@ pub fn read_cookie<'a>(
     name: &str,
 ) -> Option<&'a str> {
     for header in cookie_headers {
-        let bytes: &'a [u8] = header.as_bytes();
-        // memchr finds the separators with SIMD: a session cookie is kilobytes long.
-        let pairs = memchr::memchr_iter(b';', bytes)
-            .chain(std::iter::once(bytes.len()))
-            .scan(0usize, |start, end| {
-                let pair = &bytes[*start..end];
-                *start = end + 1;
-                Some(pair)
-            });
-        for pair in pairs {
+        for pair in cookie_pairs(header.as_bytes()) {
             if let Some((n, v)) = split_pair(pair)
                 && n == name.as_bytes()
             {
