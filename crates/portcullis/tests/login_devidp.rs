@@ -827,3 +827,74 @@ async fn login_params_cannot_override_protected_parameters() {
     assert!(body.contains("login_request_invalid"), "{body}");
     assert!(body.contains("state"), "names the parameter: {body}");
 }
+
+/// Captures everything the layer logs on this thread.
+#[derive(Clone, Default)]
+struct CapturedLogs(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for CapturedLogs {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        if let Ok(mut logs) = self.0.lock() {
+            logs.extend_from_slice(buf);
+        }
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl CapturedLogs {
+    fn text(&self) -> String {
+        self.0
+            .lock()
+            .map(|l| String::from_utf8_lossy(&l).into_owned())
+            .unwrap_or_default()
+    }
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn logs_never_contain_codes_or_tokens() {
+    let logs = CapturedLogs::default();
+    let writer = logs.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::TRACE)
+        .with_writer(move || writer.clone())
+        .with_ansi(false)
+        .finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
+
+    let env = start(ResponseMode::Query, SigningAlg::RS256, |b| b).await;
+    let agent = Agent::browser();
+    // A rejected callback (forged state) carrying a real code...
+    let callback = callback_url(&agent, &env.base).await;
+    let code = callback
+        .query_pairs()
+        .find(|(k, _)| k == "code")
+        .map(|(_, v)| v.into_owned())
+        .expect("code");
+    let forged = with_param(&callback, "state", "forged");
+    let resp = agent
+        .request(Method::GET, forged.as_str(), "text/html")
+        .await;
+    assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
+    // ...and a successful login.
+    agent.navigate(&format!("{}/profile", env.base)).await;
+    let access_token = agent
+        .navigate(&format!("{}/access-token", env.base))
+        .await
+        .body;
+    assert!(access_token.len() > 20);
+
+    let text = logs.text();
+    assert!(
+        text.contains("sign-in callback rejected"),
+        "the capture works: {text}"
+    );
+    assert!(!text.contains(&code), "a code reached the logs");
+    assert!(!text.contains(&access_token), "a token reached the logs");
+    assert!(
+        !text.contains("rp-secret"),
+        "the client secret reached the logs"
+    );
+}
