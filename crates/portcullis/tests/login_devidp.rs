@@ -898,3 +898,50 @@ async fn logs_never_contain_codes_or_tokens() {
         "the client secret reached the logs"
     );
 }
+
+#[tokio::test]
+async fn large_sessions_are_chunked_across_cookies_and_read_back() {
+    let env = start(ResponseMode::Query, SigningAlg::RS256, |b| {
+        b.after_callback(|mut ctx| async move {
+            // About 6 KB of application claims: more than one cookie can hold.
+            ctx.claims.insert("bio".into(), "x".repeat(6000).into());
+            Ok(ctx)
+        })
+    })
+    .await;
+    let agent = Agent::browser();
+    let landing = agent.navigate(&format!("{}/profile", env.base)).await;
+    assert_eq!(landing.status, StatusCode::OK, "{}", landing.body);
+    let claims: serde_json::Value = serde_json::from_str(&landing.body).expect("claims");
+    assert_eq!(claims["bio"].as_str().map(str::len), Some(6000));
+    let cookies = agent.cookie_header(&env.base).expect("cookies");
+    assert!(cookies.contains("portcullis.session.0="), "{cookies}");
+    assert!(cookies.contains("portcullis.session.1="), "{cookies}");
+    assert!(
+        !cookies.contains("portcullis.session="),
+        "no unchunked cookie"
+    );
+    // Logout clears every chunk.
+    agent.navigate(&format!("{}/logout", env.base)).await;
+    let left = agent.cookie_header(&env.base).unwrap_or_default();
+    assert!(!left.contains("portcullis.session"), "{left}");
+}
+
+#[tokio::test]
+async fn a_session_too_large_for_ten_cookies_fails_the_login_cleanly() {
+    let env = start(ResponseMode::Query, SigningAlg::RS256, |b| {
+        b.after_callback(|mut ctx| async move {
+            ctx.claims.insert("blob".into(), "y".repeat(60_000).into());
+            Ok(ctx)
+        })
+    })
+    .await;
+    let agent = Agent::browser();
+    let landing = agent.navigate(&format!("{}/profile", env.base)).await;
+    assert_eq!(landing.status, StatusCode::INTERNAL_SERVER_ERROR);
+    assert!(
+        landing.body.contains("session could not be saved"),
+        "{}",
+        landing.body
+    );
+}
