@@ -210,6 +210,22 @@ impl Engine {
         SessionLookup::Active(session)
     }
 
+    /// True when `response` already sets (or clears) the session cookie or one
+    /// of its chunks.
+    pub(crate) fn sets_session_cookie(&self, response: &Response) -> bool {
+        let name = self.settings.session_cookie.as_bytes();
+        response
+            .headers()
+            .get_all(header::SET_COOKIE)
+            .iter()
+            .any(|value| {
+                value
+                    .as_bytes()
+                    .strip_prefix(name)
+                    .is_some_and(|rest| rest.starts_with(b"=") || rest.starts_with(b"."))
+            })
+    }
+
     /// Re-sealed session cookies when a rolling session is due for renewal.
     pub(crate) fn touch_cookies(
         &self,

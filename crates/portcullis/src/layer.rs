@@ -140,9 +140,15 @@ where
             // The hot path: no allocation for the future.
             return Either::Left(Either::Right(future));
         }
+        let engine = self.engine.clone();
         Either::Right(Box::pin(async move {
             let mut response = future.await?;
-            append_cookies(&mut response, set_cookies);
+            // A handler that wrote the session itself (`oidc.refresh()`,
+            // `oidc.logout()`) wins: appending the renewal of the old session
+            // after it would undo a refresh or resurrect a signed-out session.
+            if !engine.sets_session_cookie(&response) {
+                append_cookies(&mut response, set_cookies);
+            }
             Ok(response)
         }))
     }

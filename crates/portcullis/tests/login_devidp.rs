@@ -71,6 +71,12 @@ fn protected_routes() -> Router {
             }),
         )
         .route(
+            "/custom-logout",
+            get(|oidc: Oidc| async move {
+                oidc.logout(portcullis::LogoutOptions::default()).await
+            }),
+        )
+        .route(
             "/bad-login",
             get(|oidc: Oidc| async move {
                 oidc.login(LoginOptions {
@@ -944,4 +950,63 @@ async fn a_session_too_large_for_ten_cookies_fails_the_login_cleanly() {
         "{}",
         landing.body
     );
+}
+
+#[tokio::test]
+async fn a_due_rolling_renewal_never_undoes_a_handler_logout_or_refresh() {
+    let env = start(ResponseMode::Query, SigningAlg::RS256, |b| {
+        b.rolling_duration_secs(Some(20))
+    })
+    .await;
+    let agent = Agent::browser();
+    agent.navigate(&format!("{}/profile", env.base)).await;
+    let before = agent
+        .navigate(&format!("{}/access-token", env.base))
+        .await
+        .body;
+    tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
+    // The renewal is due on this request; the handler's refreshed session wins.
+    let refreshed = agent
+        .request(
+            Method::GET,
+            &format!("{}/refresh", env.base),
+            "application/json",
+        )
+        .await;
+    assert_eq!(refreshed.status(), StatusCode::OK);
+    let new_token = refreshed.text().await.expect("body");
+    assert_ne!(new_token, before);
+    let after = agent
+        .navigate(&format!("{}/access-token", env.base))
+        .await
+        .body;
+    assert_eq!(
+        after, new_token,
+        "the old session's renewal did not overwrite the refresh"
+    );
+
+    tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
+    // Due again; a handler logout must stay a logout.
+    let out = agent
+        .request(
+            Method::GET,
+            &format!("{}/custom-logout", env.base),
+            "text/html",
+        )
+        .await;
+    assert_eq!(out.status(), StatusCode::FOUND);
+    let session_cookies: Vec<String> = session_set_cookies(&out);
+    assert!(!session_cookies.is_empty());
+    assert!(
+        session_cookies.iter().all(|c| c.contains("Max-Age=0")),
+        "only removals: {session_cookies:?}"
+    );
+    let api = agent
+        .request(
+            Method::GET,
+            &format!("{}/profile", env.base),
+            "application/json",
+        )
+        .await;
+    assert_eq!(api.status(), StatusCode::UNAUTHORIZED);
 }
