@@ -269,7 +269,8 @@ impl Engine {
         let now = now_unix();
         let return_to = match options.return_to {
             Some(target) => self.safe_return_to(&target)?,
-            None => "/".to_owned(),
+            // The application's root, `BASE_URL`'s path (usually `/`).
+            None => self.settings.base_url.path().to_owned(),
         };
         let params = merge_params(
             &self.settings.authorization_params,
