@@ -20,7 +20,8 @@ use crate::extract::{AuthRejection, Tokens, User};
 #[derive(Debug, Clone, Default)]
 pub struct LoginOptions {
     /// Where to send the user after login: a same-origin path (or an allowed
-    /// origin). Default: the login route's `returnTo` query parameter, else `/`.
+    /// origin). Default: the login route's `returnTo` query parameter, else
+    /// `BASE_URL`'s path (usually `/`).
     pub return_to: Option<String>,
     /// Authorization parameters for this login. Set fields override the
     /// layer's defaults; unset fields keep them.
