@@ -24,7 +24,7 @@ struct Op {
 
 /// Starts `interop/op.mjs` with the given clients, or returns None (after a
 /// loud skip) when Node or the npm packages are missing.
-async fn start_op(clients: serde_json::Value) -> Option<Op> {
+async fn start_op(clients: serde_json::Value, extra_args: &[&str]) -> Option<Op> {
     let interop = workspace_root().join("interop");
     if !interop.join("node_modules/oidc-provider").is_dir() {
         skip_or_fail("interop/node_modules is missing (run `npm ci` in interop/)");
@@ -36,6 +36,7 @@ async fn start_op(clients: serde_json::Value) -> Option<Op> {
         .arg("0")
         .arg("--clients")
         .arg(clients.to_string())
+        .args(extra_args)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
@@ -87,9 +88,19 @@ fn app() -> Router {
                     "access": tokens.access_token().is_some(),
                     "refresh": tokens.refresh_token().is_some(),
                     "alg": id_token_alg(tokens.id_token()),
+                    "id_token_has_email": id_token_payload(tokens.id_token()).get("email").is_some(),
                 }))
             }),
         )
+}
+
+fn id_token_payload(token: &str) -> serde_json::Map<String, serde_json::Value> {
+    use base64::Engine;
+    let payload = token.split('.').nth(1).unwrap_or_default();
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(payload)
+        .unwrap_or_default();
+    serde_json::from_slice(&bytes).unwrap_or_default()
 }
 
 fn id_token_alg(token: &str) -> String {
@@ -105,6 +116,17 @@ fn id_token_alg(token: &str) -> String {
 }
 
 async fn login_against_oidc_provider(mode: ResponseMode, alg: &str) {
+    if let Some(tokens) = login_against(mode, alg, &[]).await {
+        assert_eq!(tokens["id_token_has_email"], true, "op.mjs default mode");
+    }
+}
+
+/// Runs the whole flow; returns what `/tokens` said (None when skipped).
+async fn login_against(
+    mode: ResponseMode,
+    alg: &str,
+    op_args: &[&str],
+) -> Option<serde_json::Value> {
     let (listener, addr) = bind_loopback().await;
     let base = format!("http://127.0.0.1:{}", addr.port());
     let clients = serde_json::json!([{
@@ -114,9 +136,7 @@ async fn login_against_oidc_provider(mode: ResponseMode, alg: &str) {
         "post_logout_redirect_uris": [format!("{base}/")],
         "id_token_signed_response_alg": alg,
     }]);
-    let Some(op) = start_op(clients).await else {
-        return;
-    };
+    let op = start_op(clients, op_args).await?;
     let layer = OidcLayer::builder()
         .issuer_base_url(op.issuer.clone())
         .client_id("portcullis")
@@ -169,6 +189,7 @@ async fn login_against_oidc_provider(mode: ResponseMode, alg: &str) {
         .request(Method::GET, &format!("{base}/profile"), "application/json")
         .await;
     assert_eq!(api.status(), StatusCode::UNAUTHORIZED);
+    Some(tokens)
 }
 
 #[tokio::test]
@@ -189,4 +210,17 @@ async fn oidc_provider_query_es256() {
 #[tokio::test]
 async fn oidc_provider_form_post_es256() {
     login_against_oidc_provider(ResponseMode::FormPost, "ES256").await;
+}
+
+/// oidc-provider's strict default: a code-flow ID token carries only `sub` and
+/// the protocol claims, so `name` and `email` can only come from userinfo.
+#[tokio::test]
+async fn oidc_provider_strict_id_token_claims_come_from_userinfo() {
+    // login_against asserts that /profile shows the email; here the ID token
+    // itself has none, so it came through the userinfo merge.
+    if let Some(tokens) =
+        login_against(ResponseMode::Query, "RS256", &["--conform-id-token-claims"]).await
+    {
+        assert_eq!(tokens["id_token_has_email"], false);
+    }
 }
