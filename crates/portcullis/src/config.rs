@@ -46,7 +46,8 @@ pub struct Routes {
     pub callback: Option<String>,
     /// Signs out (GET and POST). Default `/logout`.
     pub logout: Option<String>,
-    /// Where to go after logout when no `returnTo` is given. Default `/`.
+    /// Where to go after logout when no `returnTo` is given: an app-relative
+    /// path, put under `BASE_URL`'s path. Default `/`.
     pub post_logout_redirect: String,
 }
 

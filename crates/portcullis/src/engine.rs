@@ -17,7 +17,7 @@ use portcullis_core::id_token::{
     IdTokenClaims, IdTokenExpectations, validate_id_token, validate_refreshed_id_token,
 };
 use portcullis_core::return_to::sanitize_return_to;
-use portcullis_core::token::{TokenResponse, refresh_request, token_request};
+use portcullis_core::token::{TokenError, TokenResponse, refresh_request, token_request};
 use portcullis_core::userinfo::{merge_userinfo, userinfo_request};
 use portcullis_core::{ClientConfig, HttpRequest, HttpResponse, ResponseMode};
 use serde_json::value::RawValue;
@@ -35,6 +35,9 @@ use crate::session::{
     replace_session_cookies, scan_session_cookie_bytes, scan_session_cookies,
 };
 use crate::session_cache::SessionCache;
+
+/// The claims a refreshed ID token updates in the session.
+const REFRESHED_PROTOCOL_CLAIMS: &[&str] = &["exp", "iat", "nbf"];
 
 /// The largest callback body accepted (form_post), in bytes.
 const MAX_CALLBACK_BODY: usize = 64 * 1024;
@@ -96,8 +99,16 @@ impl Engine {
             id_token_algs: settings.id_token_algs.clone(),
             clock_skew_secs: settings.clock_skew_secs,
         };
-        let session_cookie = CookieOptions::for_session(settings.secure_cookies);
-        let transaction_cookie = CookieOptions::for_transaction(settings.secure_cookies);
+        // Cookies are scoped to the application's path, so two apps under
+        // different prefixes of one host do not clobber each other's session.
+        let cookie_path = match settings.base_url.path().trim_end_matches('/') {
+            "" => "/".to_owned(),
+            prefix => prefix.to_owned(),
+        };
+        let mut session_cookie = CookieOptions::for_session(settings.secure_cookies);
+        session_cookie.path = cookie_path.clone();
+        let mut transaction_cookie = CookieOptions::for_transaction(settings.secure_cookies);
+        transaction_cookie.path = cookie_path;
         Ok(Self {
             cache: SessionCache::new(settings.session_cache_capacity),
             settings,
@@ -132,13 +143,22 @@ impl Engine {
     pub(crate) async fn handle_route(&self, route: RouteKind, request: Request) -> Response {
         let method = request.method().clone();
         let allowed = match route {
-            RouteKind::Login => method == Method::GET || method == Method::HEAD,
+            RouteKind::Login => method == Method::GET,
             RouteKind::Callback | RouteKind::Logout => {
                 method == Method::GET || method == Method::POST
             }
         };
         if !allowed {
-            return (StatusCode::METHOD_NOT_ALLOWED, "method not allowed").into_response();
+            let allow = match route {
+                RouteKind::Login => "GET",
+                RouteKind::Callback | RouteKind::Logout => "GET, POST",
+            };
+            let mut response =
+                (StatusCode::METHOD_NOT_ALLOWED, "method not allowed").into_response();
+            response
+                .headers_mut()
+                .insert(header::ALLOW, HeaderValue::from_static(allow));
+            return response;
         }
         match route {
             RouteKind::Login => {
@@ -166,8 +186,20 @@ impl Engine {
 
     /// The answer to an unauthenticated request to a protected route: a
     /// redirect to login that comes back to the same URL for browsers, else 401 JSON.
-    pub(crate) fn reject_unauthenticated(&self, uri: &Uri, headers: &HeaderMap) -> Response {
+    ///
+    /// The `returnTo` is the URL the application saw before any `Router::nest`
+    /// stripped a prefix (axum's `OriginalUri`), relative to `BASE_URL`.
+    pub(crate) fn reject_unauthenticated(
+        &self,
+        uri: &Uri,
+        headers: &HeaderMap,
+        extensions: &axum::http::Extensions,
+    ) -> Response {
         if let (true, Some(login)) = (wants_html(headers), &self.settings.routes.login) {
+            let uri = extensions
+                .get::<axum::extract::OriginalUri>()
+                .map(|original| &original.0)
+                .unwrap_or(uri);
             let target = uri.path_and_query().map(|pq| pq.as_str()).unwrap_or("/");
             let mut location = join_base(&self.settings.base_url, login)
                 .map(|u| u.path().to_owned())
@@ -269,8 +301,9 @@ impl Engine {
         let now = now_unix();
         let return_to = match options.return_to {
             Some(target) => self.safe_return_to(&target)?,
-            // The application's root, `BASE_URL`'s path (usually `/`).
-            None => self.settings.base_url.path().to_owned(),
+            // The application's root (relative targets are resolved against
+            // `BASE_URL`'s path when the user is sent there).
+            None => "/".to_owned(),
         };
         let params = merge_params(
             &self.settings.authorization_params,
@@ -437,7 +470,11 @@ impl Engine {
         let cookies = self
             .session_set_cookies(&data, request_headers, now)
             .map_err(|e| OidcError::Session(e.to_string()))?;
-        let mut response = redirect(&context.return_to);
+        // The hook may have changed the target: it gets the same checks.
+        let target = self
+            .safe_return_to(&context.return_to)
+            .unwrap_or_else(|_| "/".to_owned());
+        let mut response = redirect(&self.app_target(&target));
         append_all(&mut response, cookies);
         Ok(response)
     }
@@ -492,8 +529,12 @@ impl Engine {
         let request = refresh_request(metadata, &self.client, refresh_token, None)
             .map_err(|e| OidcError::Refresh(e.to_string()))?;
         let response = self.send(request).await?;
-        let tokens = TokenResponse::from_response(&response, now)
-            .map_err(|e| OidcError::Refresh(e.to_string()))?;
+        let tokens = TokenResponse::from_response(&response, now).map_err(|e| match e {
+            TokenError::Provider { error, .. } if error == "invalid_grant" => {
+                OidcError::ReauthenticationRequired
+            }
+            other => OidcError::Refresh(other.to_string()),
+        })?;
         let mut data = session.data.clone();
         if let Some(id_token) = &tokens.id_token {
             let original = stored_id_token_claims(&session.data.id_token)
@@ -519,8 +560,14 @@ impl Engine {
                     validate_refreshed_id_token(id_token.expose(), &keys, &expectations, &original);
             }
             let refreshed = result.map_err(|e| OidcError::Refresh(e.to_string()))?;
+            // Only the time-bound protocol claims move forward: the user's
+            // claims stay as the login (and its after_callback hook) left them.
             let mut claims = session.claims().clone();
-            claims.extend(refreshed.claims);
+            for name in REFRESHED_PROTOCOL_CLAIMS {
+                if let Some(value) = refreshed.claims.get(*name) {
+                    claims.insert((*name).to_owned(), value.clone());
+                }
+            }
             data.claims = raw_claims(&claims)?;
             data.id_token = id_token.expose().to_owned();
         }
@@ -566,13 +613,12 @@ impl Engine {
         session: Option<&ActiveSession>,
         options: LogoutOptions,
     ) -> Response {
-        let return_to = match options.return_to {
-            Some(target) => match self.safe_return_to(&target) {
-                Ok(t) => t,
-                Err(error) => return error.into_response_for(headers),
-            },
-            None => self.settings.routes.post_logout_redirect.clone(),
-        };
+        // A bad target never keeps the user signed in: the logout happens and
+        // the default target is used instead.
+        let return_to = options
+            .return_to
+            .and_then(|target| self.safe_return_to(&target).ok())
+            .unwrap_or_else(|| self.settings.routes.post_logout_redirect.clone());
         let clear = self.clear_session_cookies(headers);
         let idp_logout = options.idp_logout.unwrap_or(self.settings.idp_logout);
         let target = match (idp_logout, session) {
@@ -590,13 +636,25 @@ impl Engine {
                     None,
                 )
                 .map(|u| u.to_string())
-                .unwrap_or(return_to)
+                .unwrap_or_else(|| self.app_target(&return_to))
             }
-            _ => return_to,
+            _ => self.app_target(&return_to),
         };
         let mut response = redirect(&target);
         append_all(&mut response, clear);
         response
+    }
+
+    /// Where to send the browser for a checked target: an app-relative path is
+    /// put under `BASE_URL`'s path (the prefix a proxy strips before the app
+    /// sees the request); an absolute URL is used as it is.
+    fn app_target(&self, target: &str) -> String {
+        if target.starts_with('/') {
+            let prefix = self.settings.base_url.path().trim_end_matches('/');
+            format!("{prefix}{target}")
+        } else {
+            target.to_owned()
+        }
     }
 
     fn safe_return_to(&self, target: &str) -> Result<String, OidcError> {
@@ -671,12 +729,18 @@ impl Engine {
         &self,
         store: &mut TransactionStore<PendingAuthorization>,
     ) -> Result<HeaderValue, OidcError> {
+        // Only a form_post answer is a cross-site POST that needs SameSite=None;
+        // query-mode flows keep the stricter Lax.
+        let needs_cross_site = store
+            .iter()
+            .any(|(_, flow)| flow.response_mode == ResponseMode::FormPost);
+        let options = if needs_cross_site {
+            &self.transaction_cookie
+        } else {
+            &self.session_cookie
+        };
         let cookie = store
-            .to_set_cookie(
-                &self.keys,
-                &self.settings.transaction_cookie,
-                &self.transaction_cookie,
-            )
+            .to_set_cookie(&self.keys, &self.settings.transaction_cookie, options)
             .map_err(|e| OidcError::Session(e.to_string()))?;
         HeaderValue::from_str(&cookie.encoded().to_string())
             .map_err(|_| OidcError::Session("the transaction cookie is not a valid header".into()))
@@ -721,13 +785,23 @@ fn stored_id_token_claims(token: &str) -> Option<IdTokenClaims> {
         sub: text("sub")?,
         aud,
         azp: text("azp"),
-        exp: claims.get("exp")?.as_u64()?,
-        iat: claims.get("iat")?.as_u64()?,
+        exp: numeric_date(claims.get("exp")?)?,
+        iat: numeric_date(claims.get("iat")?)?,
         nonce: text("nonce"),
-        auth_time: claims.get("auth_time").and_then(|v| v.as_u64()),
+        auth_time: claims.get("auth_time").and_then(numeric_date),
         sid: text("sid"),
         alg: header.get("alg")?.as_str()?.parse().ok()?,
         claims,
+    })
+}
+
+/// A NumericDate as the core reads it: a non-negative number, fractions dropped.
+fn numeric_date(value: &serde_json::Value) -> Option<u64> {
+    value.as_u64().or_else(|| {
+        value
+            .as_f64()
+            .filter(|f| f.is_finite() && *f >= 0.0)
+            .map(|f| f as u64)
     })
 }
 

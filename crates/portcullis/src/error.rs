@@ -21,7 +21,8 @@ pub enum OidcError {
     /// a protected one).
     #[error("the login request could not be built: {0}")]
     LoginRequest(String),
-    /// The callback carries no state, or no login is pending for this browser.
+    /// No login is pending for this browser (the transaction cookie is
+    /// missing, expired or unreadable).
     #[error(
         "no login is in progress for this browser (the sign-in transaction cookie is missing or expired); start again at the login page"
     )]
@@ -55,6 +56,10 @@ pub enum OidcError {
     /// The session could not be written (for example it is too large for cookies).
     #[error("the session could not be saved: {0}")]
     Session(String),
+    /// The OP refused the refresh token (`invalid_grant`: expired or
+    /// revoked); the user has to sign in again.
+    #[error("the session can no longer be refreshed; sign in again")]
+    ReauthenticationRequired,
     /// The session has no refresh token to refresh with.
     #[error(
         "the session has no refresh token (ask for the offline_access scope, or sign in again)"
@@ -75,7 +80,9 @@ impl OidcError {
     /// The HTTP status this error maps to.
     pub fn status(&self) -> StatusCode {
         match self {
-            OidcError::Unauthenticated => StatusCode::UNAUTHORIZED,
+            OidcError::Unauthenticated | OidcError::ReauthenticationRequired => {
+                StatusCode::UNAUTHORIZED
+            }
             OidcError::Forbidden(_) | OidcError::LoginRefused(_) => StatusCode::FORBIDDEN,
             OidcError::InvalidReturnTo(_)
             | OidcError::NoPendingLogin
@@ -111,6 +118,7 @@ impl OidcError {
             OidcError::ProviderUnavailable(_) => "provider_unavailable",
             OidcError::Session(_) => "session_error",
             OidcError::NoRefreshToken => "no_refresh_token",
+            OidcError::ReauthenticationRequired => "reauthentication_required",
             OidcError::Refresh(_) => "refresh_failed",
             OidcError::Userinfo(_) => "userinfo_failed",
             OidcError::LayerMissing => "layer_missing",

@@ -42,10 +42,11 @@ fn signed_in(parts: &Parts) -> Result<Arc<ActiveSession>, AuthRejection> {
     let ctx = context(parts).map_err(|e| AuthRejection(e.into_response_for(&parts.headers)))?;
     match &ctx.session {
         Some(session) => Ok(session.clone()),
-        None => Err(AuthRejection(
-            ctx.engine
-                .reject_unauthenticated(&parts.uri, &parts.headers),
-        )),
+        None => Err(AuthRejection(ctx.engine.reject_unauthenticated(
+            &parts.uri,
+            &parts.headers,
+            &parts.extensions,
+        ))),
     }
 }
 

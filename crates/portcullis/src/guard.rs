@@ -141,9 +141,11 @@ where
         let verdict = match request.extensions().get::<RequestContext>() {
             None => Err(OidcError::LayerMissing.into_response_for(request.headers())),
             Some(ctx) => match &ctx.session {
-                None => Err(ctx
-                    .engine
-                    .reject_unauthenticated(request.uri(), request.headers())),
+                None => Err(ctx.engine.reject_unauthenticated(
+                    request.uri(),
+                    request.headers(),
+                    request.extensions(),
+                )),
                 Some(session) => match &self.layer.predicate {
                     Some(check) if !check(session.claims()) => {
                         Err(OidcError::Forbidden(self.layer.rule.to_string())

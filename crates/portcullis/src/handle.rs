@@ -19,9 +19,10 @@ use crate::extract::{AuthRejection, Tokens, User};
 /// Options for [`Oidc::login`].
 #[derive(Debug, Clone, Default)]
 pub struct LoginOptions {
-    /// Where to send the user after login: a same-origin path (or an allowed
-    /// origin). Default: the login route's `returnTo` query parameter, else
-    /// `BASE_URL`'s path (usually `/`).
+    /// Where to send the user after login: an app-relative path (put under
+    /// `BASE_URL`'s path) or a URL of an allowed origin. Default: the
+    /// application's root. (The built-in login route fills it from its
+    /// `returnTo` query parameter.)
     pub return_to: Option<String>,
     /// Authorization parameters for this login. Set fields override the
     /// layer's defaults; unset fields keep them.

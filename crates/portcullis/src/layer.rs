@@ -121,7 +121,11 @@ where
             SessionLookup::Invalid(clear) => (None, clear),
         };
         if session.is_none() && engine.auth_required() {
-            let mut response = engine.reject_unauthenticated(request.uri(), request.headers());
+            let mut response = engine.reject_unauthenticated(
+                request.uri(),
+                request.headers(),
+                request.extensions(),
+            );
             append_cookies(&mut response, set_cookies);
             return Either::Left(Either::Left(ready(Ok(response))));
         }

@@ -1010,3 +1010,207 @@ async fn a_due_rolling_renewal_never_undoes_a_handler_logout_or_refresh() {
         .await;
     assert_eq!(api.status(), StatusCode::UNAUTHORIZED);
 }
+
+#[tokio::test]
+async fn an_app_under_a_path_prefix_keeps_the_prefix_everywhere() {
+    // A proxy strips `/app`; here `nest_service` plays that proxy.
+    let (listener, addr) = bind_loopback().await;
+    let base = format!("http://127.0.0.1:{}/app", addr.port());
+    let idp = portcullis_devidp::start(
+        DevIdpConfig::new()
+            .with_client(
+                DevClient::confidential("rp", "rp-secret", format!("{base}/callback"))
+                    .with_post_logout_redirect_uri(format!("{base}/")),
+            )
+            .with_auto_approve("alice"),
+        "127.0.0.1:0".parse().expect("addr"),
+    )
+    .await
+    .expect("dev idp");
+    let layer = OidcLayer::builder()
+        .issuer_base_url(idp.issuer())
+        .client_id("rp")
+        .client_secret("rp-secret")
+        .base_url(base.clone())
+        .secret(SECRET)
+        .auth_required(false)
+        .build()
+        .await
+        .expect("layer");
+    // A reverse proxy that strips `/app`: the app never sees the prefix.
+    let app = protected_routes().layer(layer);
+    let proxy = tower::service_fn(move |mut request: axum::extract::Request| {
+        let app = app.clone();
+        async move {
+            let stripped = request
+                .uri()
+                .path_and_query()
+                .map(|pq| pq.as_str())
+                .and_then(|pq| pq.strip_prefix("/app"))
+                .map(|rest| {
+                    if rest.is_empty() {
+                        "/".to_owned()
+                    } else {
+                        rest.to_owned()
+                    }
+                })
+                .unwrap_or_else(|| "/not-under-app".to_owned());
+            *request.uri_mut() = stripped.parse().expect("uri");
+            request
+                .extensions_mut()
+                .remove::<axum::extract::OriginalUri>();
+            tower::ServiceExt::oneshot(app, request).await
+        }
+    });
+    serve(listener, Router::new().fallback_service(proxy));
+    let agent = Agent::browser();
+
+    let first = agent
+        .request(Method::GET, &format!("{base}/profile?tab=1"), "text/html")
+        .await;
+    assert_eq!(first.status(), StatusCode::FOUND);
+    assert_eq!(
+        first.headers()["location"].to_str().expect("ascii"),
+        "/app/login?returnTo=%2Fprofile%3Ftab%3D1"
+    );
+    let landing = agent.navigate(&format!("{base}/profile?tab=1")).await;
+    assert_eq!(landing.status, StatusCode::OK, "{}", landing.body);
+    assert_eq!(landing.url.path(), "/app/profile");
+    assert_eq!(landing.url.query(), Some("tab=1"));
+    let cookies = first
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .chain(std::iter::empty())
+        .count();
+    assert_eq!(cookies, 0, "no cookie on the redirect to login");
+
+    let out = agent
+        .request(Method::GET, &format!("{base}/logout"), "text/html")
+        .await;
+    assert_eq!(out.status(), StatusCode::FOUND);
+    assert_eq!(out.headers()["location"].to_str().expect("ascii"), "/app/");
+    let cleared: Vec<String> = session_set_cookies(&out);
+    assert!(
+        cleared.iter().all(|c| c.contains("Path=/app")),
+        "cookies are scoped to the app: {cleared:?}"
+    );
+}
+
+#[tokio::test]
+async fn nested_routers_return_to_the_full_original_url() {
+    let (listener, addr) = bind_loopback().await;
+    let base = format!("http://127.0.0.1:{}", addr.port());
+    let idp = portcullis_devidp::start(
+        DevIdpConfig::new()
+            .with_client(DevClient::confidential(
+                "rp",
+                "rp-secret",
+                format!("{base}/callback"),
+            ))
+            .with_auto_approve("alice"),
+        "127.0.0.1:0".parse().expect("addr"),
+    )
+    .await
+    .expect("dev idp");
+    let layer = OidcLayer::builder()
+        .issuer_base_url(idp.issuer())
+        .client_id("rp")
+        .client_secret("rp-secret")
+        .base_url(base.clone())
+        .secret(SECRET)
+        .auth_required(false)
+        .build()
+        .await
+        .expect("layer");
+    let admin = Router::new().route(
+        "/page",
+        get(|user: User| async move { format!("admin page for {}", user.sub()) }),
+    );
+    serve(listener, Router::new().nest("/admin", admin).layer(layer));
+    let agent = Agent::browser();
+    let first = agent
+        .request(Method::GET, &format!("{base}/admin/page?x=1"), "text/html")
+        .await;
+    assert_eq!(
+        first.headers()["location"].to_str().expect("ascii"),
+        "/login?returnTo=%2Fadmin%2Fpage%3Fx%3D1"
+    );
+    let landing = agent.navigate(&format!("{base}/admin/page?x=1")).await;
+    assert_eq!(landing.body, "admin page for alice");
+}
+
+#[tokio::test]
+async fn logout_with_a_hostile_return_to_still_signs_out() {
+    let env = start(ResponseMode::Query, SigningAlg::RS256, |b| b).await;
+    let agent = Agent::browser();
+    agent.navigate(&format!("{}/profile", env.base)).await;
+    let out = agent
+        .request(
+            Method::GET,
+            &format!("{}/logout?returnTo=%2F%2Fevil.example", env.base),
+            "text/html",
+        )
+        .await;
+    assert_eq!(out.status(), StatusCode::FOUND);
+    assert_eq!(out.headers()["location"].to_str().expect("ascii"), "/");
+    let api = agent
+        .request(
+            Method::GET,
+            &format!("{}/profile", env.base),
+            "application/json",
+        )
+        .await;
+    assert_eq!(api.status(), StatusCode::UNAUTHORIZED);
+}
+
+#[tokio::test]
+async fn refresh_keeps_the_claims_the_after_callback_hook_set() {
+    let env = start(ResponseMode::Query, SigningAlg::RS256, |b| {
+        b.after_callback(|mut ctx| async move {
+            ctx.claims
+                .insert("email".into(), "hook-set@example.com".into());
+            ctx.claims.remove("name");
+            Ok(ctx)
+        })
+    })
+    .await;
+    let agent = Agent::browser();
+    agent.navigate(&format!("{}/profile", env.base)).await;
+    let refreshed = agent
+        .request(
+            Method::GET,
+            &format!("{}/refresh", env.base),
+            "application/json",
+        )
+        .await;
+    assert_eq!(refreshed.status(), StatusCode::OK);
+    let profile = agent.navigate(&format!("{}/profile", env.base)).await;
+    let claims: serde_json::Value = serde_json::from_str(&profile.body).expect("claims");
+    assert_eq!(claims["email"], "hook-set@example.com");
+    assert!(claims.get("name").is_none(), "{claims}");
+}
+
+#[tokio::test]
+async fn wrong_methods_on_the_sign_in_routes_get_405_with_allow() {
+    let env = start(ResponseMode::Query, SigningAlg::RS256, |b| b).await;
+    let client = reqwest::Client::new();
+    for (method, path, allow) in [
+        (Method::POST, "/login", "GET"),
+        (Method::HEAD, "/login", "GET"),
+        (Method::PUT, "/callback", "GET, POST"),
+        (Method::DELETE, "/logout", "GET, POST"),
+    ] {
+        let resp = client
+            .request(method.clone(), format!("{}{path}", env.base))
+            .send()
+            .await
+            .expect("send");
+        assert_eq!(
+            resp.status(),
+            StatusCode::METHOD_NOT_ALLOWED,
+            "{method} {path}"
+        );
+        assert_eq!(resp.headers()["allow"], allow);
+    }
+}
