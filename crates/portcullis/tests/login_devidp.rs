@@ -1214,3 +1214,55 @@ async fn wrong_methods_on_the_sign_in_routes_get_405_with_allow() {
         assert_eq!(resp.headers()["allow"], allow);
     }
 }
+
+/// The `Set-Cookie` of the transaction cookie on a `/login` response of an
+/// https deployment (only the header is inspected; nothing follows it).
+async fn transaction_cookie_on_https(mode: ResponseMode) -> String {
+    let (listener, addr) = bind_loopback().await;
+    let idp = portcullis_devidp::start(DevIdpConfig::new(), "127.0.0.1:0".parse().expect("addr"))
+        .await
+        .expect("dev idp");
+    let layer = OidcLayer::builder()
+        .issuer_base_url(idp.issuer())
+        .client_id("rp")
+        .client_secret("rp-secret")
+        .base_url("https://app.example")
+        .secret(SECRET)
+        .response_mode(mode)
+        .build()
+        .await
+        .expect("layer");
+    serve(listener, Router::new().layer(layer));
+    let resp = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("client")
+        .get(format!("http://127.0.0.1:{}/login", addr.port()))
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(resp.status(), StatusCode::FOUND);
+    resp.headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|v| v.starts_with("portcullis.session.txn="))
+        .expect("transaction cookie")
+        .to_owned()
+}
+
+#[tokio::test]
+async fn transaction_cookie_is_samesite_none_only_for_form_post_flows() {
+    let query = transaction_cookie_on_https(ResponseMode::Query).await;
+    assert!(query.contains("SameSite=Lax"), "{query}");
+    assert!(
+        query.contains("Secure") && query.contains("HttpOnly"),
+        "{query}"
+    );
+    let form_post = transaction_cookie_on_https(ResponseMode::FormPost).await;
+    assert!(form_post.contains("SameSite=None"), "{form_post}");
+    assert!(
+        form_post.contains("Secure") && form_post.contains("HttpOnly"),
+        "{form_post}"
+    );
+}
