@@ -20,7 +20,8 @@ pub(crate) struct IdpArgs {
     #[arg(long)]
     auto_approve: Option<String>,
     /// A client as `id:secret:redirect_uri[,redirect_uri...]` (repeatable).
-    /// An empty secret makes a public client.
+    /// An empty secret makes a public client. The root of each redirect URI's
+    /// origin (`http://host:port/`) is registered as a post-logout redirect URI.
     #[arg(long = "client", value_parser = parse_client)]
     clients: Vec<DevClient>,
 }
@@ -44,6 +45,18 @@ fn parse_client(value: &str) -> Result<DevClient, String> {
     };
     for uri in uris {
         client = client.with_redirect_uri(uri);
+    }
+    let mut roots: Vec<String> = Vec::new();
+    for uri in &client.redirect_uris {
+        let parsed =
+            url::Url::parse(uri).map_err(|e| format!("invalid redirect URI {uri:?}: {e}"))?;
+        let root = format!("{}/", parsed.origin().ascii_serialization());
+        if !roots.contains(&root) {
+            roots.push(root);
+        }
+    }
+    for root in roots {
+        client = client.with_post_logout_redirect_uri(root);
     }
     Ok(client)
 }
@@ -82,6 +95,10 @@ mod tests {
         assert_eq!(client.client_id, "app");
         assert_eq!(client.client_secret.as_deref(), Some("s3cret"));
         assert_eq!(client.redirect_uris.len(), 2);
+        assert_eq!(
+            client.post_logout_redirect_uris,
+            vec!["http://127.0.0.1:3000/", "http://localhost:3000/"]
+        );
     }
 
     #[test]
@@ -89,5 +106,6 @@ mod tests {
         assert!(parse_client("app:secret:").is_err());
         assert!(parse_client("app").is_err());
         assert!(parse_client(":x:http://a/cb").is_err());
+        assert!(parse_client("app:secret:not a url").is_err());
     }
 }
