@@ -254,7 +254,12 @@ impl Engine {
                 value
                     .as_bytes()
                     .strip_prefix(name)
-                    .is_some_and(|rest| rest.starts_with(b"=") || rest.starts_with(b"."))
+                    .is_some_and(|rest| match rest {
+                        [b'=', ..] => true,
+                        // A chunk (`name.0=`), not another cookie such as `name.txn`.
+                        [b'.', digit, ..] => digit.is_ascii_digit(),
+                        _ => false,
+                    })
             })
     }
 

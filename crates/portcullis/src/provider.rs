@@ -72,14 +72,8 @@ impl Provider {
     /// The current key set, refreshed first if the periodic refresh is due.
     /// A failed periodic refresh keeps the old keys (and logs a warning).
     pub(crate) async fn keys(&self, now: u64) -> Arc<Jwks> {
-        let due = self
-            .jwks
-            .read()
-            .map(|s| s.policy.is_due_for_periodic_refresh(now))
-            .unwrap_or(true);
-        if due {
-            self.refetch(now, |p, now| p.is_due_for_periodic_refresh(now), false)
-                .await;
+        if self.due(Trigger::Periodic, now) {
+            self.refetch(Trigger::Periodic, now).await;
         }
         self.current()
     }
@@ -87,57 +81,41 @@ impl Provider {
     /// Refetches the key set after an unknown `kid`, if the rate limit allows.
     /// Returns the new keys when a fetch happened.
     pub(crate) async fn keys_after_unknown_kid(&self, now: u64) -> Option<Arc<Jwks>> {
-        let allowed = self
-            .jwks
-            .read()
-            .map(|s| s.policy.should_refetch_on_unknown_kid(now))
-            .unwrap_or(false);
-        if !allowed {
-            return None;
-        }
-        if self
-            .refetch(now, |p, now| p.should_refetch_on_unknown_kid(now), true)
-            .await
-        {
+        if self.due(Trigger::UnknownKid, now) && self.refetch(Trigger::UnknownKid, now).await {
             Some(self.current())
         } else {
             None
         }
     }
 
-    fn current(&self) -> Arc<Jwks> {
-        match self.jwks.read() {
-            Ok(state) => state.keys.clone(),
-            Err(poisoned) => poisoned.into_inner().keys.clone(),
-        }
+    fn state(&self) -> std::sync::RwLockReadGuard<'_, JwksState> {
+        self.jwks
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    /// Fetches under the lock if `still_needed` holds once the lock is taken.
-    /// `for_unknown_kid` records the fetch against the unknown-`kid` rate limit.
-    async fn refetch(
-        &self,
-        now: u64,
-        still_needed: fn(&JwksRefreshPolicy, u64) -> bool,
-        for_unknown_kid: bool,
-    ) -> bool {
+    fn current(&self) -> Arc<Jwks> {
+        self.state().keys.clone()
+    }
+
+    fn due(&self, trigger: Trigger, now: u64) -> bool {
+        trigger.is_due(&self.state().policy, now)
+    }
+
+    /// Fetches under the fetch lock if the trigger still holds once the lock
+    /// is taken (another request may have fetched meanwhile). Returns whether
+    /// new keys were stored.
+    async fn refetch(&self, trigger: Trigger, now: u64) -> bool {
         let _guard = self.fetch_lock.lock().await;
-        let needed = self
-            .jwks
-            .read()
-            .map(|s| still_needed(&s.policy, now))
-            .unwrap_or(true);
-        if !needed {
+        if !self.due(trigger, now) {
             return false;
         }
         let result = fetch_jwks(&self.http, &self.metadata).await;
-        let Ok(mut state) = self.jwks.write() else {
-            return false;
-        };
-        if for_unknown_kid {
-            state.policy.record_unknown_kid_fetch(now);
-        } else {
-            state.policy.record_fetch(now);
-        }
+        let mut state = self
+            .jwks
+            .write()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        trigger.record(&mut state.policy, now);
         match result {
             Ok(keys) => {
                 state.keys = Arc::new(keys);
@@ -147,6 +125,31 @@ impl Provider {
                 tracing::warn!(%error, "JWKS refresh failed; keeping the previous keys");
                 false
             }
+        }
+    }
+}
+
+/// Why the key set is fetched again; each has its own limit in the policy.
+#[derive(Debug, Clone, Copy)]
+enum Trigger {
+    /// The periodic refresh interval has passed.
+    Periodic,
+    /// A token named a `kid` the key set does not have.
+    UnknownKid,
+}
+
+impl Trigger {
+    fn is_due(self, policy: &JwksRefreshPolicy, now: u64) -> bool {
+        match self {
+            Trigger::Periodic => policy.is_due_for_periodic_refresh(now),
+            Trigger::UnknownKid => policy.should_refetch_on_unknown_kid(now),
+        }
+    }
+
+    fn record(self, policy: &mut JwksRefreshPolicy, now: u64) {
+        match self {
+            Trigger::Periodic => policy.record_fetch(now),
+            Trigger::UnknownKid => policy.record_unknown_kid_fetch(now),
         }
     }
 }
