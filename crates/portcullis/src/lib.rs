@@ -18,6 +18,7 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+mod active;
 mod clock;
 pub mod config;
 mod context;
@@ -32,6 +33,7 @@ mod layer;
 mod provider;
 pub mod session;
 mod session_cache;
+pub mod store;
 
 pub use config::{ConfigError, OidcLayerBuilder, Routes};
 pub use error::OidcError;

@@ -1,0 +1,305 @@
+//! The in-process stores: bounded, with per-entry expiry (moka).
+
+use std::time::{Duration, Instant};
+
+use moka::Expiry;
+use moka::sync::Cache;
+
+use super::{Cached, LogoutStore, SessionRecord, SessionStore, StoreFuture};
+
+/// Default capacity of [`MemorySessionStore`]: 100 000 sessions.
+pub const DEFAULT_SESSION_CAPACITY: u64 = 100_000;
+
+/// Default capacity of [`MemoryLogoutStore`]: 1 000 000 markers and logout-token ids.
+pub const DEFAULT_MARKER_CAPACITY: u64 = 1_000_000;
+
+/// Each entry expires after the TTL it was stored with.
+struct PerEntryTtl;
+
+impl<K, V> Expiry<K, (V, Duration)> for PerEntryTtl {
+    fn expire_after_create(
+        &self,
+        _key: &K,
+        value: &(V, Duration),
+        _now: Instant,
+    ) -> Option<Duration> {
+        Some(value.1)
+    }
+
+    fn expire_after_update(
+        &self,
+        _key: &K,
+        value: &(V, Duration),
+        _now: Instant,
+        _current: Option<Duration>,
+    ) -> Option<Duration> {
+        Some(value.1)
+    }
+}
+
+fn ttl_cache<V: Clone + Send + Sync + 'static>(capacity: u64) -> Cache<Box<str>, (V, Duration)> {
+    Cache::builder()
+        .max_capacity(capacity)
+        .expire_after(PerEntryTtl)
+        .build()
+}
+
+/// Sessions in this process's memory: bounded (the least recently used go
+/// first when full), each expiring after its TTL. Lost on restart and not
+/// shared between replicas: for those, use a shared store such as Redis.
+#[derive(Clone)]
+pub struct MemorySessionStore {
+    sessions: Cache<Box<str>, (SessionRecord, Duration)>,
+}
+
+impl Default for MemorySessionStore {
+    fn default() -> Self {
+        Self::new(DEFAULT_SESSION_CAPACITY)
+    }
+}
+
+impl std::fmt::Debug for MemorySessionStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MemorySessionStore")
+            .field("sessions", &self.sessions.entry_count())
+            .finish()
+    }
+}
+
+impl MemorySessionStore {
+    /// A store holding at most `capacity` sessions.
+    pub fn new(capacity: u64) -> Self {
+        Self {
+            sessions: ttl_cache(capacity),
+        }
+    }
+
+    /// How many sessions it holds (approximate until pending maintenance runs).
+    pub fn len(&self) -> u64 {
+        self.sessions.run_pending_tasks();
+        self.sessions.entry_count()
+    }
+
+    /// True when it holds no session.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    fn get(&self, id: &str) -> Option<SessionRecord> {
+        self.sessions.get(id).map(|(record, _)| record)
+    }
+}
+
+impl SessionStore for MemorySessionStore {
+    fn load<'a>(&'a self, id: &'a str) -> StoreFuture<'a, Option<SessionRecord>> {
+        let found = self.get(id);
+        Box::pin(async move { Ok(found) })
+    }
+
+    fn save<'a>(
+        &'a self,
+        id: &'a str,
+        record: SessionRecord,
+        ttl: Duration,
+    ) -> StoreFuture<'a, ()> {
+        // The bytes are only for stores that persist them; in memory the
+        // decoded session is enough.
+        self.sessions
+            .insert(id.into(), (record.decoded_only(), ttl));
+        Box::pin(async { Ok(()) })
+    }
+
+    fn destroy<'a>(&'a self, id: &'a str) -> StoreFuture<'a, ()> {
+        self.sessions.invalidate(id);
+        Box::pin(async { Ok(()) })
+    }
+
+    fn touch<'a>(&'a self, id: &'a str, ttl: Duration) -> StoreFuture<'a, ()> {
+        if let Some((record, _)) = self.sessions.get(id) {
+            self.sessions.insert(id.into(), (record, ttl));
+        }
+        Box::pin(async { Ok(()) })
+    }
+
+    fn cached(&self, id: &str) -> Cached<SessionRecord> {
+        match self.get(id) {
+            Some(record) => Cached::Hit(record),
+            None => Cached::Absent,
+        }
+    }
+}
+
+/// Logout markers and used logout-token ids in this process's memory
+/// (bounded, each kept for its TTL). The default logout store: it makes
+/// back-channel logout and copied-cookie refusal work on one instance. With
+/// several replicas, share markers through Redis (`LOGOUT_STORE=redis://…`).
+#[derive(Clone)]
+pub struct MemoryLogoutStore {
+    markers: Cache<Box<str>, (u64, Duration)>,
+    jtis: Cache<Box<str>, ((), Duration)>,
+}
+
+impl Default for MemoryLogoutStore {
+    fn default() -> Self {
+        Self::new(DEFAULT_MARKER_CAPACITY)
+    }
+}
+
+impl std::fmt::Debug for MemoryLogoutStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MemoryLogoutStore")
+            .field("markers", &self.markers.entry_count())
+            .finish()
+    }
+}
+
+impl MemoryLogoutStore {
+    /// A store holding at most `capacity` markers (and as many token ids).
+    pub fn new(capacity: u64) -> Self {
+        Self {
+            markers: ttl_cache(capacity),
+            jtis: ttl_cache(capacity),
+        }
+    }
+
+    fn marker(&self, key: &str) -> Option<u64> {
+        self.markers.get(key).map(|(at, _)| at)
+    }
+}
+
+impl LogoutStore for MemoryLogoutStore {
+    fn mark<'a>(&'a self, key: &'a str, at_ms: u64, ttl: Duration) -> StoreFuture<'a, ()> {
+        self.markers
+            .entry(key.into())
+            .and_upsert_with(|existing| match existing {
+                Some(entry) => {
+                    let (old_at, old_ttl) = entry.into_value();
+                    (old_at.max(at_ms), old_ttl.max(ttl))
+                }
+                None => (at_ms, ttl),
+            });
+        Box::pin(async { Ok(()) })
+    }
+
+    fn markers<'a>(&'a self, keys: &'a [String]) -> StoreFuture<'a, Vec<Option<u64>>> {
+        let found = keys.iter().map(|key| self.marker(key)).collect();
+        Box::pin(async move { Ok(found) })
+    }
+
+    fn cached_marker(&self, key: &str) -> Cached<u64> {
+        match self.marker(key) {
+            Some(at) => Cached::Hit(at),
+            None => Cached::Absent,
+        }
+    }
+
+    fn remember_jti<'a>(&'a self, key: &'a str, ttl: Duration) -> StoreFuture<'a, bool> {
+        let entry = self.jtis.entry(key.into()).or_insert_with(|| ((), ttl));
+        let fresh = entry.is_fresh();
+        Box::pin(async move { Ok(fresh) })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn jti_is_accepted_once_then_reported_as_replay() {
+        let store = MemoryLogoutStore::default();
+        let ttl = Duration::from_secs(60);
+        assert!(store.remember_jti("jti:a", ttl).await.expect("store"));
+        assert!(!store.remember_jti("jti:a", ttl).await.expect("store"));
+        assert!(store.remember_jti("jti:b", ttl).await.expect("store"));
+    }
+
+    #[tokio::test]
+    async fn a_later_marker_keeps_the_latest_time() {
+        let store = MemoryLogoutStore::default();
+        let ttl = Duration::from_secs(60);
+        store.mark("k", 2_000, ttl).await.expect("mark");
+        store.mark("k", 1_000, ttl).await.expect("mark");
+        assert_eq!(store.cached_marker("k"), Cached::Hit(2_000));
+        assert_eq!(store.cached_marker("other"), Cached::Absent);
+        let found = store
+            .markers(&["k".to_owned(), "other".to_owned()])
+            .await
+            .expect("markers");
+        assert_eq!(found, vec![Some(2_000), None]);
+    }
+
+    #[tokio::test]
+    async fn markers_expire_after_their_ttl() {
+        let store = MemoryLogoutStore::default();
+        store
+            .mark("k", 1, Duration::from_millis(50))
+            .await
+            .expect("mark");
+        assert_eq!(store.cached_marker("k"), Cached::Hit(1));
+        tokio::time::sleep(Duration::from_millis(120)).await;
+        assert_eq!(store.cached_marker("k"), Cached::Absent);
+    }
+
+    #[tokio::test]
+    async fn sessions_are_saved_destroyed_and_expire() {
+        let store = MemorySessionStore::new(10);
+        let ttl = Duration::from_secs(60);
+        store
+            .save("a", SessionRecord::from_bytes(b"x".to_vec()), ttl)
+            .await
+            .expect("save");
+        assert!(matches!(store.cached("a"), Cached::Hit(_)));
+        assert!(store.load("a").await.expect("load").is_some());
+        store.destroy("a").await.expect("destroy");
+        assert!(matches!(store.cached("a"), Cached::Absent));
+        store
+            .save(
+                "b",
+                SessionRecord::from_bytes(b"y".to_vec()),
+                Duration::from_millis(50),
+            )
+            .await
+            .expect("save");
+        tokio::time::sleep(Duration::from_millis(120)).await;
+        assert!(store.load("b").await.expect("load").is_none());
+    }
+
+    #[tokio::test]
+    async fn touch_extends_the_ttl_of_an_existing_session_only() {
+        let store = MemorySessionStore::new(10);
+        store
+            .save(
+                "a",
+                SessionRecord::from_bytes(b"x".to_vec()),
+                Duration::from_millis(80),
+            )
+            .await
+            .expect("save");
+        store
+            .touch("a", Duration::from_secs(60))
+            .await
+            .expect("touch");
+        store
+            .touch("missing", Duration::from_secs(60))
+            .await
+            .expect("touch");
+        tokio::time::sleep(Duration::from_millis(150)).await;
+        assert!(store.load("a").await.expect("load").is_some());
+        assert!(store.load("missing").await.expect("load").is_none());
+    }
+
+    #[test]
+    fn the_session_store_stays_within_its_capacity() {
+        let store = MemorySessionStore::new(100);
+        for i in 0..1_000 {
+            store.sessions.insert(
+                format!("id-{i}").into(),
+                (
+                    SessionRecord::from_bytes(Vec::new()),
+                    Duration::from_secs(60),
+                ),
+            );
+        }
+        assert!(store.len() <= 100, "{}", store.len());
+    }
+}
