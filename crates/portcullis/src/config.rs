@@ -5,8 +5,13 @@
 //! (comma-separated for rotation, newest first). Optional ones:
 //! `AUTH_REQUIRED`, `IDP_LOGOUT`, `SCOPE`, `RESPONSE_MODE` (`query` or
 //! `form_post`), `CLIENT_AUTH_METHOD` (`client_secret_basic`,
-//! `client_secret_post` or `none`), `FETCH_USERINFO`.
+//! `client_secret_post` or `none`), `FETCH_USERINFO`, `REVOKE_ON_LOGOUT`,
+//! `SESSION_STORE` (unset or `cookie`, `memory`, or a URL such as
+//! `redis://…` opened by a [`StoreOpener`]) and `LOGOUT_STORE` (`memory` by
+//! default, or a URL; it defaults to `SESSION_STORE`'s URL when that names a
+//! shared store, so that logout reaches every replica).
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use portcullis_core::authorize::AuthorizationParams;
@@ -14,11 +19,13 @@ use portcullis_core::jose::Algorithm;
 use portcullis_core::{ResponseMode, Secret, TokenEndpointAuthMethod};
 use url::Url;
 
-use crate::hooks::{AfterCallback, LoginState};
+use crate::hooks::{AfterCallback, IsLoggedOut, LoginState, OnLogin, OnLogoutToken};
 use crate::session::SessionDurations;
+use crate::store::{BoxError, LogoutStore, SessionStore, StoreOpener};
 
 /// Why a configuration could not be turned into a working layer.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum ConfigError {
     /// A required setting is missing.
     #[error("missing required setting {0}")]
@@ -32,8 +39,84 @@ pub enum ConfigError {
         reason: String,
     },
     /// Discovery or JWKS retrieval failed at startup.
-    #[error("OpenID Provider discovery failed: {0}")]
-    Discovery(String),
+    #[error("OpenID Provider discovery failed for {issuer}")]
+    Discovery {
+        /// The configured issuer.
+        issuer: String,
+        /// What went wrong.
+        #[source]
+        source: BoxError,
+    },
+    /// The HTTP client for calls to the OP could not be built.
+    #[error("the HTTP client could not be built")]
+    HttpClient(#[source] crate::http_client::HttpError),
+    /// A session or logout store could not be opened.
+    #[error("{name} could not be opened")]
+    Store {
+        /// The setting that named it (`SESSION_STORE` or `LOGOUT_STORE`).
+        name: &'static str,
+        /// What went wrong.
+        #[source]
+        source: BoxError,
+    },
+}
+
+/// Where sessions live.
+#[derive(Clone, Default)]
+pub enum SessionStorage {
+    /// In the encrypted session cookie (the default): stateless, nothing to run.
+    #[default]
+    Cookie,
+    /// In a server-side store; the cookie carries only a sealed session id.
+    Store(Arc<dyn SessionStore>),
+    /// In a store named by URL (`SESSION_STORE=redis://…`), opened at build
+    /// time by the configured [`StoreOpener`].
+    Url(String),
+}
+
+impl std::fmt::Debug for SessionStorage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            SessionStorage::Cookie => f.write_str("Cookie"),
+            SessionStorage::Store(_) => f.write_str("Store(..)"),
+            SessionStorage::Url(url) => write!(f, "Url({})", redact_url(url)),
+        }
+    }
+}
+
+/// Where logout markers live.
+#[derive(Clone, Default)]
+pub enum LogoutStorage {
+    /// In this process (the default unless sessions live in a shared store).
+    #[default]
+    Memory,
+    /// In the given store.
+    Store(Arc<dyn LogoutStore>),
+    /// In a store named by URL (`LOGOUT_STORE=redis://…`).
+    Url(String),
+}
+
+impl std::fmt::Debug for LogoutStorage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            LogoutStorage::Memory => f.write_str("Memory"),
+            LogoutStorage::Store(_) => f.write_str("Store(..)"),
+            LogoutStorage::Url(url) => write!(f, "Url({})", redact_url(url)),
+        }
+    }
+}
+
+/// A store URL without its password, for messages.
+pub(crate) fn redact_url(url: &str) -> String {
+    match Url::parse(url) {
+        Ok(mut parsed) => {
+            if parsed.password().is_some() {
+                let _ = parsed.set_password(Some("***"));
+            }
+            parsed.to_string()
+        }
+        Err(_) => url.split('@').next_back().unwrap_or("").to_owned(),
+    }
 }
 
 /// The paths of the routes the layer mounts. `None` turns a route off (your own
@@ -44,8 +127,13 @@ pub struct Routes {
     pub login: Option<String>,
     /// Receives the authorization response (GET and POST). Default `/callback`.
     pub callback: Option<String>,
-    /// Signs out (GET and POST). Default `/logout`.
+    /// Signs out (POST; a same-site GET too). Default `/logout`.
     pub logout: Option<String>,
+    /// Receives back-channel logout tokens from the OP (POST). Default
+    /// `/backchannel-logout`.
+    pub backchannel_logout: Option<String>,
+    /// Front-channel logout, framed by the OP (GET). Default `/frontchannel-logout`.
+    pub frontchannel_logout: Option<String>,
     /// Where to go after logout when no `returnTo` is given: an app-relative
     /// path, put under `BASE_URL`'s path. Default `/`.
     pub post_logout_redirect: String,
@@ -57,6 +145,8 @@ impl Default for Routes {
             login: Some("/login".into()),
             callback: Some("/callback".into()),
             logout: Some("/logout".into()),
+            backchannel_logout: Some("/backchannel-logout".into()),
+            frontchannel_logout: Some("/frontchannel-logout".into()),
             post_logout_redirect: "/".into(),
         }
     }
@@ -73,6 +163,7 @@ pub(crate) struct Settings {
     pub routes: Routes,
     pub auth_required: bool,
     pub idp_logout: bool,
+    pub revoke_on_logout: bool,
     pub fetch_userinfo: bool,
     pub scope: String,
     pub response_mode: ResponseMode,
@@ -87,8 +178,14 @@ pub(crate) struct Settings {
     pub allowed_return_origins: Vec<Url>,
     pub after_callback: Option<AfterCallback>,
     pub login_state: Option<LoginState>,
+    pub on_login: Option<OnLogin>,
+    pub on_logout_token: Option<OnLogoutToken>,
+    pub is_logged_out: Option<IsLoggedOut>,
     pub secret: Secret,
     pub session_cache_capacity: usize,
+    pub session_storage: SessionStorage,
+    pub logout_storage: Option<LogoutStorage>,
+    pub store_opener: Option<Arc<dyn StoreOpener>>,
 }
 
 /// Builder for [`crate::OidcLayer`]. Start with [`crate::OidcLayer::builder`]
@@ -105,6 +202,7 @@ pub struct OidcLayerBuilder {
     routes: Routes,
     auth_required: Option<bool>,
     idp_logout: bool,
+    revoke_on_logout: bool,
     fetch_userinfo: Option<bool>,
     scope: Option<String>,
     response_mode: Option<ResponseMode>,
@@ -118,7 +216,13 @@ pub struct OidcLayerBuilder {
     allowed_return_origins: Vec<String>,
     after_callback: Option<AfterCallback>,
     login_state: Option<LoginState>,
+    on_login: Option<OnLogin>,
+    on_logout_token: Option<OnLogoutToken>,
+    is_logged_out: Option<IsLoggedOut>,
     session_cache_capacity: Option<usize>,
+    session_storage: SessionStorage,
+    logout_storage: Option<LogoutStorage>,
+    store_opener: Option<Arc<dyn StoreOpener>>,
 }
 
 impl std::fmt::Debug for OidcLayerBuilder {
@@ -128,6 +232,8 @@ impl std::fmt::Debug for OidcLayerBuilder {
             .field("client_id", &self.client_id)
             .field("base_url", &self.base_url)
             .field("routes", &self.routes)
+            .field("session_storage", &self.session_storage)
+            .field("logout_storage", &self.logout_storage)
             .finish_non_exhaustive()
     }
 }
@@ -163,6 +269,7 @@ impl OidcLayerBuilder {
             secret: env_var("SECRET").map(Secret::from),
             auth_required: env_bool("AUTH_REQUIRED")?,
             idp_logout: env_bool("IDP_LOGOUT")?.unwrap_or(false),
+            revoke_on_logout: env_bool("REVOKE_ON_LOGOUT")?.unwrap_or(false),
             fetch_userinfo: env_bool("FETCH_USERINFO")?,
             scope: env_var("SCOPE"),
             ..Self::default()
@@ -172,6 +279,12 @@ impl OidcLayerBuilder {
         }
         if let Some(method) = env_var("CLIENT_AUTH_METHOD") {
             b.auth_method = Some(parse_auth_method(&method)?);
+        }
+        if let Some(store) = env_var("SESSION_STORE") {
+            b.session_storage = parse_session_storage(&store)?;
+        }
+        if let Some(store) = env_var("LOGOUT_STORE") {
+            b.logout_storage = Some(parse_logout_storage(&store)?);
         }
         Ok(b)
     }
@@ -221,6 +334,38 @@ impl OidcLayerBuilder {
     /// Whether logout also ends the session at the OP (RP-initiated logout). Default `false`.
     pub fn idp_logout(mut self, enabled: bool) -> Self {
         self.idp_logout = enabled;
+        self
+    }
+    /// Whether logout also revokes the refresh and access tokens at the OP's
+    /// revocation endpoint (RFC 7009), when it has one. Default `false`.
+    pub fn revoke_on_logout(mut self, enabled: bool) -> Self {
+        self.revoke_on_logout = enabled;
+        self
+    }
+    /// Where sessions live: [`SessionStorage::Cookie`] (default),
+    /// a [`SessionStore`], or a URL (`SESSION_STORE`).
+    pub fn session_storage(mut self, storage: SessionStorage) -> Self {
+        self.session_storage = storage;
+        self
+    }
+    /// Keeps sessions in `store` (server-side sessions).
+    pub fn session_store(self, store: Arc<dyn SessionStore>) -> Self {
+        self.session_storage(SessionStorage::Store(store))
+    }
+    /// Keeps logout markers in `store` (share one between replicas).
+    pub fn logout_store(mut self, store: Arc<dyn LogoutStore>) -> Self {
+        self.logout_storage = Some(LogoutStorage::Store(store));
+        self
+    }
+    /// Where logout markers live (`LOGOUT_STORE`).
+    pub fn logout_storage(mut self, storage: LogoutStorage) -> Self {
+        self.logout_storage = Some(storage);
+        self
+    }
+    /// Opens the stores that `SESSION_STORE` / `LOGOUT_STORE` name by URL
+    /// (for example `portcullis_redis::RedisOpener` for `redis://…`).
+    pub fn store_opener(mut self, opener: Arc<dyn StoreOpener>) -> Self {
+        self.store_opener = Some(opener);
         self
     }
     /// Whether to call the userinfo endpoint at login and merge its claims. Default `true`.
@@ -303,9 +448,38 @@ impl OidcLayerBuilder {
     /// Installs the login-state hook (see [`crate::hooks`]).
     pub fn login_state<F>(mut self, hook: F) -> Self
     where
-        F: Fn(&axum::http::request::Parts) -> Option<serde_json::Value> + Send + Sync + 'static,
+        F: Fn(&http::request::Parts) -> Option<serde_json::Value> + Send + Sync + 'static,
     {
         self.login_state = Some(std::sync::Arc::new(hook));
+        self
+    }
+
+    /// Installs a hook that runs after a new session is created (see [`crate::hooks`]).
+    pub fn on_login<F, Fut>(mut self, hook: F) -> Self
+    where
+        F: Fn(Arc<crate::ActiveSession>) -> Fut + Send + Sync + 'static,
+        Fut: std::future::Future<Output = ()> + Send + 'static,
+    {
+        self.on_login = Some(Arc::new(move |session| Box::pin(hook(session))));
+        self
+    }
+    /// Installs a hook that sees every valid back-channel logout token, after
+    /// the sessions it names are marked as signed out (see [`crate::hooks`]).
+    pub fn on_logout_token<F, Fut>(mut self, hook: F) -> Self
+    where
+        F: Fn(crate::hooks::LogoutTokenInfo) -> Fut + Send + Sync + 'static,
+        Fut: std::future::Future<Output = ()> + Send + 'static,
+    {
+        self.on_logout_token = Some(Arc::new(move |info| Box::pin(hook(info))));
+        self
+    }
+    /// Installs an extra, synchronous check run on every session after the
+    /// logout markers: return `true` to treat the session as signed out.
+    pub fn is_logged_out<F>(mut self, hook: F) -> Self
+    where
+        F: Fn(&crate::ActiveSession) -> bool + Send + Sync + 'static,
+    {
+        self.is_logged_out = Some(Arc::new(hook));
         self
     }
 
@@ -349,6 +523,11 @@ impl OidcLayerBuilder {
             ("routes.login", &self.routes.login),
             ("routes.callback", &self.routes.callback),
             ("routes.logout", &self.routes.logout),
+            ("routes.backchannel_logout", &self.routes.backchannel_logout),
+            (
+                "routes.frontchannel_logout",
+                &self.routes.frontchannel_logout,
+            ),
         ] {
             if let Some(p) = path
                 && !p.starts_with('/')
@@ -376,9 +555,21 @@ impl OidcLayerBuilder {
             });
         }
         let secure_cookies = base_url.scheme() == "https";
+        let cookie_path_is_root = base_url.path().trim_end_matches('/').is_empty();
         let session_cookie = self
             .session_cookie
             .unwrap_or_else(|| "portcullis.session".into());
+        // `__Host-` cookies are only sent over https, only for Path=/, never
+        // with a Domain: a sibling subdomain cannot toss one in.
+        let session_cookie = if secure_cookies
+            && cookie_path_is_root
+            && !session_cookie.starts_with("__Host-")
+            && !session_cookie.starts_with("__Secure-")
+        {
+            format!("__Host-{session_cookie}")
+        } else {
+            session_cookie
+        };
         Ok(Settings {
             issuer,
             client_id,
@@ -387,6 +578,7 @@ impl OidcLayerBuilder {
             routes: self.routes,
             auth_required: self.auth_required.unwrap_or(true),
             idp_logout: self.idp_logout,
+            revoke_on_logout: self.revoke_on_logout,
             fetch_userinfo: self.fetch_userinfo.unwrap_or(true),
             scope: self
                 .scope
@@ -408,10 +600,26 @@ impl OidcLayerBuilder {
             allowed_return_origins,
             after_callback: self.after_callback,
             login_state: self.login_state,
+            on_login: self.on_login,
+            on_logout_token: self.on_logout_token,
+            is_logged_out: self.is_logged_out,
             session_cache_capacity: self.session_cache_capacity.unwrap_or(4096),
+            session_storage: self.session_storage,
+            logout_storage: self.logout_storage,
+            store_opener: self.store_opener,
             base_url,
             secret,
         })
+    }
+}
+
+impl OidcLayerBuilder {
+    /// Validates the settings, opens the stores, discovers the OP and fetches
+    /// its keys: the framework-neutral [`Engine`](crate::Engine) that every
+    /// adapter (the axum layer, the proxy) runs on.
+    pub async fn build_engine(self) -> Result<crate::Engine, ConfigError> {
+        let settings = self.into_settings()?;
+        crate::Engine::start(settings, crate::clock::now_unix()).await
     }
 }
 
@@ -441,6 +649,37 @@ pub(crate) fn join_base(base: &Url, path: &str) -> Result<Url, String> {
         return Err("joined URL changed origin".into());
     }
     Ok(joined)
+}
+
+fn parse_session_storage(value: &str) -> Result<SessionStorage, ConfigError> {
+    match value.trim() {
+        "cookie" => Ok(SessionStorage::Cookie),
+        "memory" => Ok(SessionStorage::Store(Arc::new(
+            crate::store::MemorySessionStore::default(),
+        ))),
+        url if url.contains("://") => Ok(SessionStorage::Url(url.to_owned())),
+        other => Err(ConfigError::Invalid {
+            name: "SESSION_STORE",
+            reason: format!(
+                "expected cookie, memory or a store URL such as redis://host:6379, got {:?}",
+                redact_url(other)
+            ),
+        }),
+    }
+}
+
+fn parse_logout_storage(value: &str) -> Result<LogoutStorage, ConfigError> {
+    match value.trim() {
+        "memory" => Ok(LogoutStorage::Memory),
+        url if url.contains("://") => Ok(LogoutStorage::Url(url.to_owned())),
+        other => Err(ConfigError::Invalid {
+            name: "LOGOUT_STORE",
+            reason: format!(
+                "expected memory or a store URL such as redis://host:6379, got {:?}",
+                redact_url(other)
+            ),
+        }),
+    }
 }
 
 fn parse_response_mode(value: &str) -> Result<ResponseMode, ConfigError> {

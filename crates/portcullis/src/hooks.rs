@@ -6,12 +6,17 @@
 //! - [`LoginState`]: computes application data at login that travels through
 //!   the flow (inside the encrypted transaction cookie) and is handed to
 //!   [`AfterCallback`] as [`AfterCallbackContext::app_state`].
+//! - [`OnLogin`]: runs after a new session is created (like
+//!   express-openid-connect's `afterCallback` side effects or `onLogin`).
+//! - [`OnLogoutToken`]: sees every valid back-channel logout token after the
+//!   sessions it names are marked as signed out (clean up application state).
+//! - [`IsLoggedOut`]: an extra per-request check after the logout markers.
 
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 
-use axum::http::request::Parts;
+use http::request::Parts;
 use serde_json::{Map, Value};
 
 /// What the after-callback hook sees and may change.
@@ -68,3 +73,26 @@ pub type AfterCallback = Arc<dyn Fn(AfterCallbackContext) -> AfterCallbackFuture
 
 /// The login-state hook: given the login request, returns data to carry through the flow.
 pub type LoginState = Arc<dyn Fn(&Parts) -> Option<Value> + Send + Sync>;
+
+/// The boxed future the notification hooks return.
+pub type HookFuture = Pin<Box<dyn Future<Output = ()> + Send>>;
+
+/// The on-login hook: sees the new session.
+pub type OnLogin = Arc<dyn Fn(Arc<crate::ActiveSession>) -> HookFuture + Send + Sync>;
+
+/// What a back-channel logout named, as the [`OnLogoutToken`] hook sees it.
+#[derive(Debug, Clone)]
+pub struct LogoutTokenInfo {
+    /// The issuer.
+    pub iss: String,
+    /// The subject, when the token named one.
+    pub sub: Option<String>,
+    /// The OP session id, when the token named one.
+    pub sid: Option<String>,
+}
+
+/// The on-logout-token hook.
+pub type OnLogoutToken = Arc<dyn Fn(LogoutTokenInfo) -> HookFuture + Send + Sync>;
+
+/// The is-logged-out hook: `true` treats the session as signed out.
+pub type IsLoggedOut = Arc<dyn Fn(&crate::ActiveSession) -> bool + Send + Sync>;

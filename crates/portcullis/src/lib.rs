@@ -1,8 +1,9 @@
 //! # portcullis
 //!
-//! OpenID Connect sign-in for axum and tower services: one layer gives you
-//! `/login`, `/callback` and `/logout`, encrypted cookie sessions, protected
-//! routes, the user's claims and tokens as extractors, and claim guards.
+//! OpenID Connect sign-in for Rust web services: one layer gives an axum app
+//! `/login`, `/callback` and `/logout`, back- and front-channel logout,
+//! encrypted cookie or server-side sessions, protected routes, the user's
+//! claims and tokens as extractors, and claim guards.
 //!
 //! ```no_run
 //! use axum::{Router, routing::get};
@@ -15,33 +16,40 @@
 //!     .layer(OidcLayer::from_env().await?);
 //! # Ok(()) }
 //! ```
+//!
+//! The [`Engine`] underneath is framework-neutral (`http` types in and out,
+//! sessions through the async [`store`] traits); the axum adapter (feature
+//! `axum`, on by default) is a thin layer over it.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
 mod active;
+#[cfg(feature = "axum")]
+mod axum;
 mod clock;
 pub mod config;
-mod context;
-mod engine;
+pub mod engine;
 pub mod error;
-mod extract;
-pub mod guard;
-mod handle;
 pub mod hooks;
 pub mod http_client;
-mod layer;
+mod options;
 mod provider;
 pub mod session;
 mod session_cache;
 pub mod store;
 
-pub use config::{ConfigError, OidcLayerBuilder, Routes};
+pub use active::{ActiveSession, SessionDecodeError};
+#[cfg(feature = "axum")]
+pub use axum::guard::{self, claim_check, claim_equals, claim_includes, requires_auth};
+#[cfg(feature = "axum")]
+pub use axum::{
+    AuthRejection, Oidc, OidcFuture, OidcLayer, OidcService, SessionUpdate, Tokens, User,
+};
+pub use config::{ConfigError, LogoutStorage, OidcLayerBuilder, Routes, SessionStorage};
+pub use engine::{Authentication, Engine, EngineResponse, Route};
 pub use error::OidcError;
-pub use extract::{AuthRejection, Tokens, User};
-pub use guard::{claim_check, claim_equals, claim_includes, requires_auth};
-pub use handle::{LoginOptions, LogoutOptions, Oidc, SessionUpdate};
-pub use hooks::{AfterCallbackContext, LoginRefused};
-pub use layer::{OidcFuture, OidcLayer, OidcService};
+pub use hooks::{AfterCallbackContext, LoginRefused, LogoutTokenInfo};
+pub use options::{LoginOptions, LogoutOptions};
 pub use portcullis_core::authorize::AuthorizationParams;
 pub use portcullis_core::jose::Algorithm;
 pub use portcullis_core::{ResponseMode, TokenEndpointAuthMethod};

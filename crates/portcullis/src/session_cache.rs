@@ -12,7 +12,7 @@ use std::collections::HashMap;
 use std::hash::{BuildHasher, RandomState};
 use std::sync::{Arc, Mutex};
 
-use crate::context::ActiveSession;
+use crate::active::ActiveSession;
 
 /// Number of independently locked shards.
 const SHARDS: usize = 16;

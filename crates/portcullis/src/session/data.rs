@@ -63,18 +63,31 @@ pub enum SessionDataError {
 /// identified by (`iss`, `sub`), never by email.
 #[derive(Clone, Serialize, Deserialize)]
 pub struct SessionData {
+    /// The session's own random id (128 bits, base64url): the key of a
+    /// server-side store, and what a logout marker names for cookie sessions.
+    #[serde(rename = "n")]
+    pub id: String,
     /// When the session was created (login), unix seconds. Drives the absolute
     /// duration.
     #[serde(rename = "c")]
     pub created_at: u64,
+    /// When the session was created, unix milliseconds: logout markers name
+    /// the sessions that started at or before their time.
+    #[serde(rename = "cm", default)]
+    pub created_ms: u64,
     /// When the cookie was last re-written, unix seconds. Drives the rolling
     /// duration.
     #[serde(rename = "r")]
     pub refreshed_at: u64,
-    /// The merged user claims (ID token, and userinfo when fetched) as a JSON object,
-    /// kept raw so requests that pass them through do not re-parse them.
+    /// The user claims that the ID token does not already hold (from userinfo,
+    /// or edited by the `after_callback` hook), as a JSON object. The session's
+    /// claims are the ID token's claims, minus [`removed_claims`](Self::removed_claims),
+    /// plus these: nothing is stored twice.
     #[serde(rename = "u")]
     pub claims: Box<RawValue>,
+    /// ID-token claims the `after_callback` hook removed.
+    #[serde(rename = "ur", default, skip_serializing_if = "Vec::is_empty")]
+    pub removed_claims: Vec<String>,
     /// The ID token (compact JWS).
     #[serde(rename = "i")]
     pub id_token: String,
@@ -111,6 +124,7 @@ impl std::fmt::Debug for SessionData {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let redact = |o: &Option<String>| o.as_ref().map(|_| "[redacted]");
         f.debug_struct("SessionData")
+            .field("id", &"[redacted]")
             .field("created_at", &self.created_at)
             .field("refreshed_at", &self.refreshed_at)
             .field("iss", &self.iss)
@@ -176,11 +190,6 @@ impl SessionData {
         self.expires_at_for_cookie(durations).saturating_sub(now)
     }
 
-    /// Parses the raw claims into a JSON object (`None` if they are not an object).
-    pub fn claims_object(&self) -> Option<Map<String, Value>> {
-        serde_json::from_str(self.claims.get()).ok()
-    }
-
     /// Serializes and seals the session for the cookie `cookie_name`.
     pub fn seal(&self, keys: &SessionKeys, cookie_name: &str) -> Result<String, SessionDataError> {
         let json = serde_json::to_vec(self).map_err(|_| SessionDataError::Serialize)?;
@@ -239,7 +248,10 @@ mod tests {
             "auth_time": now,
         });
         SessionData {
+            id: "AAAAAAAAAAAAAAAAAAAAAA".into(),
             created_at: now,
+            created_ms: now * 1000,
+            removed_claims: Vec::new(),
             refreshed_at: now,
             claims: serde_json::value::to_raw_value(&claims).unwrap(),
             id_token: token(1024, 1),
@@ -292,10 +304,6 @@ mod tests {
         assert_eq!(back.sub, "248289761001");
         assert_eq!(back.sid, data.sid);
         assert_eq!(back.expires_at, Some(now + 3600));
-        assert_eq!(
-            back.claims_object().unwrap()["email"],
-            "jane.doe@example.com"
-        );
     }
 
     #[test]

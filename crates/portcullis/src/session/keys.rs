@@ -156,8 +156,11 @@ impl std::fmt::Debug for SessionKeys {
 fn derive_key(
     prk: &aws_lc_rs::hkdf::Prk,
     info: &'static [u8],
+    binding: &[u8],
 ) -> Result<RandomizedNonceKey, SessionKeyError> {
-    let infos = [info];
+    // The binding (issuer and client id) is part of the HKDF info: two
+    // applications that share a SECRET still derive different keys.
+    let infos = [info, b"\0", binding];
     let okm = prk
         .expand(&infos, &AES_256_GCM)
         .map_err(|_| SessionKeyError::Derivation)?;
@@ -175,6 +178,17 @@ impl SessionKeys {
     /// Every secret must be at least [`MIN_SECRET_LEN`] bytes long (32 or more random
     /// characters are recommended). Secrets are used as given (not trimmed).
     pub fn from_secrets(secrets: &[impl AsRef<str>]) -> Result<SessionKeys, SessionKeyError> {
+        Self::bound_from_secrets(secrets, &[])
+    }
+
+    /// Like [`from_secrets`](Self::from_secrets), with the keys bound to an
+    /// application: `binding` (the engine passes the issuer and client id) goes
+    /// into the key derivation, so a value sealed for one application never
+    /// opens in another that shares the same `SECRET`.
+    pub fn bound_from_secrets(
+        secrets: &[impl AsRef<str>],
+        binding: &[u8],
+    ) -> Result<SessionKeys, SessionKeyError> {
         if secrets.is_empty() {
             return Err(SessionKeyError::NoSecrets);
         }
@@ -194,8 +208,8 @@ impl SessionKeys {
             }
             let prk = salt.extract(secret);
             keys.push(KeySet {
-                session: derive_key(&prk, INFO_SESSION)?,
-                transaction: derive_key(&prk, INFO_TRANSACTION)?,
+                session: derive_key(&prk, INFO_SESSION, binding)?,
+                transaction: derive_key(&prk, INFO_TRANSACTION, binding)?,
             });
         }
         Ok(SessionKeys { keys })
@@ -204,11 +218,20 @@ impl SessionKeys {
     /// Derives the keys from a `SECRET` value: comma-separated secrets, newest first,
     /// each trimmed of surrounding whitespace.
     pub fn from_secret_list(list: &str) -> Result<SessionKeys, SessionKeyError> {
+        Self::bound_from_secret_list(list, &[])
+    }
+
+    /// Like [`from_secret_list`](Self::from_secret_list), bound to an
+    /// application (see [`bound_from_secrets`](Self::bound_from_secrets)).
+    pub fn bound_from_secret_list(
+        list: &str,
+        binding: &[u8],
+    ) -> Result<SessionKeys, SessionKeyError> {
         if list.trim().is_empty() {
             return Err(SessionKeyError::NoSecrets);
         }
         let secrets: Vec<&str> = list.split(',').map(str::trim).collect();
-        Self::from_secrets(&secrets)
+        Self::bound_from_secrets(&secrets, binding)
     }
 
     /// How many secrets are configured (1 + the number of retired secrets still
@@ -341,6 +364,21 @@ fn decode_sealed(sealed: &str) -> Result<Vec<u8>, SessionCodecError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn keys_bound_to_another_application_do_not_open_each_others_values() {
+        let secret = ["a-shared-secret-between-two-apps-0123456789"];
+        let staging = SessionKeys::bound_from_secrets(&secret, b"https://op\0staging").unwrap();
+        let production = SessionKeys::bound_from_secrets(&secret, b"https://op\0prod").unwrap();
+        let sealed = staging.seal(CookiePurpose::Session, "c", b"x").unwrap();
+        assert!(staging.open(CookiePurpose::Session, "c", &sealed).is_ok());
+        assert_eq!(
+            production
+                .open(CookiePurpose::Session, "c", &sealed)
+                .unwrap_err(),
+            SessionCodecError::Decrypt
+        );
+    }
 
     const NEW: &str = "new-secret-0123456789-abcdefghijklmnop";
     const OLD: &str = "old-secret-0123456789-abcdefghijklmnop";

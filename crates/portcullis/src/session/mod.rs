@@ -54,3 +54,26 @@ pub use keys::{
 pub use transaction::{
     MAX_PENDING_FLOWS, TRANSACTION_MAX_AGE_SECS, TransactionError, TransactionStore,
 };
+
+/// A minimal session for unit tests.
+#[cfg(test)]
+pub(crate) fn test_session_data() -> SessionData {
+    SessionData {
+        id: "AAAAAAAAAAAAAAAAAAAAAA".into(),
+        created_at: 1,
+        created_ms: 1000,
+        refreshed_at: 1,
+        claims: serde_json::value::RawValue::from_string("{}".into()).unwrap_or_default(),
+        removed_claims: Vec::new(),
+        id_token: "t".into(),
+        access_token: None,
+        token_type: None,
+        expires_at: None,
+        refresh_token: None,
+        scope: None,
+        extra: Default::default(),
+        iss: "i".into(),
+        sub: "s".into(),
+        sid: None,
+    }
+}

@@ -212,3 +212,32 @@ pub trait LogoutStore: Send + Sync + 'static {
     /// across replicas (set-if-absent).
     fn remember_jti<'a>(&'a self, key: &'a str, ttl: Duration) -> StoreFuture<'a, bool>;
 }
+
+/// A session store and a logout store opened from one URL.
+#[derive(Clone)]
+pub struct OpenedStores {
+    /// The session store.
+    pub sessions: Arc<dyn SessionStore>,
+    /// The logout store.
+    pub logouts: Arc<dyn LogoutStore>,
+}
+
+impl std::fmt::Debug for OpenedStores {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OpenedStores").finish_non_exhaustive()
+    }
+}
+
+/// Opens the stores that `SESSION_STORE` and `LOGOUT_STORE` name by URL
+/// (`redis://…`). The `portcullis-redis` crate provides one; pass it to
+/// `OidcLayerBuilder::store_opener`.
+pub trait StoreOpener: Send + Sync + 'static {
+    /// Whether this opener handles `url` (by its scheme).
+    fn handles(&self, url: &str) -> bool;
+
+    /// Connects to the stores at `url`.
+    fn open<'a>(
+        &'a self,
+        url: &'a str,
+    ) -> Pin<Box<dyn Future<Output = Result<OpenedStores, BoxError>> + Send + 'a>>;
+}

@@ -9,7 +9,9 @@ use axum::response::{IntoResponse, Response};
 use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
-use crate::context::{ActiveSession, RequestContext};
+use super::context::{RequestContext, original_target};
+use super::into_axum;
+use crate::active::ActiveSession;
 use crate::error::OidcError;
 
 fn context(parts: &Parts) -> Result<&RequestContext, OidcError> {
@@ -42,11 +44,10 @@ fn signed_in(parts: &Parts) -> Result<Arc<ActiveSession>, AuthRejection> {
     let ctx = context(parts).map_err(|e| AuthRejection(e.into_response_for(&parts.headers)))?;
     match &ctx.session {
         Some(session) => Ok(session.clone()),
-        None => Err(AuthRejection(ctx.engine.reject_unauthenticated(
-            &parts.uri,
+        None => Err(AuthRejection(into_axum(ctx.engine.reject_unauthenticated(
+            original_target(&parts.uri, &parts.extensions),
             &parts.headers,
-            &parts.extensions,
-        ))),
+        )))),
     }
 }
 
@@ -73,19 +74,28 @@ impl User {
 
     /// The subject identifier. Key users by ([`User::iss`], `sub`), never by email.
     pub fn sub(&self) -> &str {
-        &self.session.data.sub
+        self.session.sub()
     }
     /// The issuer that vouched for this user.
     pub fn iss(&self) -> &str {
-        &self.session.data.iss
+        self.session.iss()
     }
     /// All claims (ID token merged with userinfo) as a JSON object.
     pub fn claims(&self) -> &Map<String, Value> {
         self.session.claims()
     }
-    /// The claims as the raw JSON text stored in the session (no parsing).
+    /// The claims of the ID token alone (no userinfo, no hook edits), like
+    /// express-openid-connect's `idTokenClaims`.
+    pub fn id_token_claims(&self) -> &Map<String, Value> {
+        self.session.id_token_claims()
+    }
+    /// The claims as JSON text (serialized once per session).
     pub fn raw_claims(&self) -> &RawValue {
-        &self.session.data.claims
+        self.session.raw_claims()
+    }
+    /// The whole session.
+    pub fn session(&self) -> &ActiveSession {
+        &self.session
     }
     /// One claim by name.
     pub fn claim(&self, name: &str) -> Option<&Value> {
@@ -97,7 +107,7 @@ impl User {
     }
     /// Application data stored in the session by the after-callback hook.
     pub fn session_extra(&self) -> &Map<String, Value> {
-        &self.session.data.extra
+        self.session.extra()
     }
 }
 
@@ -122,19 +132,19 @@ impl Tokens {
 
     /// The ID token (a JWT).
     pub fn id_token(&self) -> &str {
-        &self.session.data.id_token
+        self.session.id_token()
     }
     /// The access token, if the OP issued one.
     pub fn access_token(&self) -> Option<&str> {
-        self.session.data.access_token.as_deref()
+        self.session.access_token()
     }
     /// The access token type (normally `Bearer`).
     pub fn token_type(&self) -> Option<&str> {
-        self.session.data.token_type.as_deref()
+        self.session.token_type()
     }
     /// When the access token expires (unix seconds), if known.
     pub fn expires_at(&self) -> Option<u64> {
-        self.session.data.expires_at
+        self.session.expires_at()
     }
     /// True when the access token's expiry has passed at `now` (unix seconds).
     pub fn access_token_expired(&self, now: u64) -> bool {
@@ -142,11 +152,11 @@ impl Tokens {
     }
     /// The refresh token, if the OP issued one.
     pub fn refresh_token(&self) -> Option<&str> {
-        self.session.data.refresh_token.as_deref()
+        self.session.refresh_token()
     }
     /// The granted scopes, if the OP said.
     pub fn scope(&self) -> Option<&str> {
-        self.session.data.scope.as_deref()
+        self.session.scope()
     }
 }
 

@@ -16,7 +16,8 @@ use serde_json::{Map, Value};
 use tower_layer::Layer;
 use tower_service::Service;
 
-use crate::context::RequestContext;
+use super::context::{RequestContext, original_target};
+use super::into_axum;
 use crate::error::OidcError;
 
 type Predicate = Arc<dyn Fn(&Map<String, Value>) -> bool + Send + Sync>;
@@ -141,15 +142,18 @@ where
         let verdict = match request.extensions().get::<RequestContext>() {
             None => Err(OidcError::LayerMissing.into_response_for(request.headers())),
             Some(ctx) => match &ctx.session {
-                None => Err(ctx.engine.reject_unauthenticated(
-                    request.uri(),
+                None => Err(into_axum(ctx.engine.reject_unauthenticated(
+                    original_target(request.uri(), request.extensions()),
                     request.headers(),
-                    request.extensions(),
-                )),
+                ))),
                 Some(session) => match &self.layer.predicate {
                     Some(check) if !check(session.claims()) => {
-                        Err(OidcError::Forbidden(self.layer.rule.to_string())
-                            .into_response_for(request.headers()))
+                        let error = OidcError::Forbidden {
+                            rule: self.layer.rule.to_string(),
+                        };
+                        Err(into_axum(
+                            ctx.engine.error_response(&error, request.headers()),
+                        ))
                     }
                     _ => Ok(()),
                 },

@@ -1,6 +1,6 @@
-//! The [`Oidc`] extractor: call login, logout and the callback from your own
-//! handlers, like express-openid-connect's `res.oidc.login({ returnTo,
-//! authorizationParams })`.
+//! The [`Oidc`] extractor: call login, logout, refresh, userinfo and the
+//! callback from your own handlers, like express-openid-connect's
+//! `res.oidc.login({ returnTo, authorizationParams })`.
 
 use std::sync::Arc;
 
@@ -8,36 +8,15 @@ use axum::extract::{FromRequestParts, Request};
 use axum::http::HeaderValue;
 use axum::http::header::SET_COOKIE;
 use axum::http::request::Parts;
-use axum::response::{IntoResponse, IntoResponseParts, Response, ResponseParts};
-use portcullis_core::authorize::AuthorizationParams;
+use axum::response::{IntoResponseParts, Response, ResponseParts};
 use serde_json::{Map, Value};
 
-use crate::context::RequestContext;
+use super::context::RequestContext;
+use super::extract::{AuthRejection, Tokens, User};
+use super::into_axum;
+use crate::engine::MAX_ROUTE_BODY;
 use crate::error::OidcError;
-use crate::extract::{AuthRejection, Tokens, User};
-
-/// Options for [`Oidc::login`].
-#[derive(Debug, Clone, Default)]
-pub struct LoginOptions {
-    /// Where to send the user after login: an app-relative path (put under
-    /// `BASE_URL`'s path) or a URL of an allowed origin. Default: the
-    /// application's root. (The built-in login route fills it from its
-    /// `returnTo` query parameter.)
-    pub return_to: Option<String>,
-    /// Authorization parameters for this login. Set fields override the
-    /// layer's defaults; unset fields keep them.
-    pub authorization_params: AuthorizationParams,
-}
-
-/// Options for [`Oidc::logout`].
-#[derive(Debug, Clone, Default)]
-pub struct LogoutOptions {
-    /// Where to send the user after logout. Default: the layer's
-    /// `post_logout_redirect` route.
-    pub return_to: Option<String>,
-    /// Override the layer's `idp_logout` setting for this logout.
-    pub idp_logout: Option<bool>,
-}
+use crate::options::{LoginOptions, LogoutOptions};
 
 /// A handle on the sign-in engine for the current request.
 #[derive(Clone)]
@@ -66,17 +45,36 @@ impl Oidc {
     }
 
     /// Starts a login: answers with the redirect to the OP and the encrypted
-    /// transaction cookie.
+    /// transaction cookie. The `login_state` hook sees this request's
+    /// headers, URI and extensions, as it does through the login route.
     pub async fn login(&self, options: LoginOptions) -> Response {
-        self.ctx.engine.login(&self.parts, options).await
+        into_axum(self.ctx.engine.login(&self.parts, options).await)
     }
 
-    /// Signs out: clears the session and redirects (through the OP's
-    /// end-session endpoint when IdP logout is on).
+    /// Signs out: ends the session (so a copy of its cookie is refused) and
+    /// redirects (through the OP's end-session endpoint when IdP logout is on).
     pub async fn logout(&self, options: LogoutOptions) -> Response {
-        self.ctx
+        into_axum(
+            self.ctx
+                .engine
+                .logout(&self.parts.headers, self.ctx.session.as_deref(), options)
+                .await,
+        )
+    }
+
+    /// Signs out of this application only, without a redirect (like Okta's
+    /// `req.logout()`). Return the [`SessionUpdate`] with your response: it
+    /// clears the session cookie.
+    pub async fn logout_local(&self) -> Result<SessionUpdate, OidcError> {
+        let cookies = self
+            .ctx
             .engine
-            .logout(&self.parts.headers, self.ctx.session.as_deref(), options)
+            .logout_local(&self.parts.headers, self.ctx.session.as_deref())
+            .await?;
+        Ok(SessionUpdate {
+            tokens: None,
+            cookies,
+        })
     }
 
     /// Refreshes the tokens with the session's refresh token (like
@@ -97,7 +95,7 @@ impl Oidc {
     ///     }
     ///     match oidc.refresh().await {
     ///         Ok(update) => {
-    ///             let fresh = update.tokens().access_token().unwrap_or_default().len();
+    ///             let fresh = update.tokens().and_then(|t| t.access_token()).unwrap_or_default().len();
     ///             (update, format!("new access token of {fresh} bytes")).into_response()
     ///         }
     ///         Err(error) => error.into_response(),
@@ -116,7 +114,7 @@ impl Oidc {
             .refresh(session, &self.parts.headers)
             .await?;
         Ok(SessionUpdate {
-            tokens: Tokens::from_session(Arc::new(session)),
+            tokens: Some(Tokens::from_session(session)),
             cookies,
         })
     }
@@ -136,15 +134,28 @@ impl Oidc {
     /// Handles an authorization response on a route of your own (for when the
     /// built-in callback route is turned off). Pass the whole request.
     pub async fn callback(&self, request: Request) -> Response {
-        self.ctx.engine.callback(request).await
+        let (parts, body) = request.into_parts();
+        let Ok(body) = axum::body::to_bytes(body, MAX_ROUTE_BODY).await else {
+            return into_axum(self.ctx.engine.error_response(
+                &OidcError::BadCallback("the callback body is too large"),
+                &parts.headers,
+            ));
+        };
+        into_axum(
+            self.ctx
+                .engine
+                .callback(http::Request::from_parts(parts, body))
+                .await,
+        )
     }
 }
 
-/// The result of [`Oidc::refresh`]: the new tokens, and the session cookie
-/// that stores them. Put it in your response (it implements
-/// `IntoResponseParts`), or the browser keeps the old tokens.
+/// The result of [`Oidc::refresh`] and [`Oidc::logout_local`]: the cookies
+/// that store (or clear) the session, and the refreshed tokens. Put it in
+/// your response (it implements `IntoResponseParts`), or the browser keeps
+/// the old session.
 pub struct SessionUpdate {
-    tokens: Tokens,
+    tokens: Option<Tokens>,
     cookies: Vec<HeaderValue>,
 }
 
@@ -157,9 +168,9 @@ impl std::fmt::Debug for SessionUpdate {
 }
 
 impl SessionUpdate {
-    /// The refreshed tokens.
-    pub fn tokens(&self) -> &Tokens {
-        &self.tokens
+    /// The refreshed tokens (none after a local logout).
+    pub fn tokens(&self) -> Option<&Tokens> {
+        self.tokens.as_ref()
     }
 }
 
@@ -182,12 +193,13 @@ impl<S: Send + Sync> FromRequestParts<S> for Oidc {
             .extensions
             .get::<RequestContext>()
             .cloned()
-            .ok_or_else(|| AuthRejection::from(OidcError::LayerMissing.into_response()))?;
-        let mut copy = Parts::clone(parts);
-        copy.extensions = Default::default();
+            .ok_or_else(|| {
+                AuthRejection::from(OidcError::LayerMissing.into_response_for(&parts.headers))
+            })?;
+        // The extensions are kept: the login_state hook reads them.
         Ok(Oidc {
             ctx,
-            parts: Arc::new(copy),
+            parts: Arc::new(Parts::clone(parts)),
         })
     }
 }

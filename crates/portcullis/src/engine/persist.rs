@@ -1,0 +1,273 @@
+//! Reading and writing sessions: sealed into the cookie, or kept in a
+//! server-side store with a sealed id in the cookie.
+//!
+//! Every write is finished before the response that depends on it is built:
+//! a login's session is stored before the redirect, a logout's session is
+//! destroyed (or marked) before the redirect.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use http::{HeaderMap, HeaderValue, header};
+use serde_json::{Map, Value};
+
+use super::response::to_header_values;
+use super::{Engine, Storage, markers};
+use crate::active::{ActiveSession, claims_delta};
+use crate::error::{OidcError, SessionWriteError};
+use crate::session::{
+    CookiePurpose, PresentCookies, SessionData, removal_cookies, replace_session_cookies,
+    scan_session_cookies,
+};
+use crate::store::SessionRecord;
+
+/// Bytes of randomness in a session id (128 bits).
+const SESSION_ID_BYTES: usize = 16;
+
+/// A fresh random session id: 128 bits from the CSPRNG, base64url.
+pub(crate) fn new_session_id() -> String {
+    portcullis_core::random::random_token(SESSION_ID_BYTES)
+}
+
+impl Engine {
+    /// The associated data of a sealed session id cookie.
+    fn id_cookie_aad(&self) -> String {
+        format!("{}#id", self.settings.session_cookie)
+    }
+
+    /// Opens a sealed session cookie (cookie sessions), through the cache of
+    /// decoded sessions keyed by the exact sealed value.
+    pub(crate) fn open_cookie_session(&self, sealed: &[u8]) -> Option<Arc<ActiveSession>> {
+        if let Some(cached) = self.cache.get(sealed) {
+            return Some(cached);
+        }
+        let text = std::str::from_utf8(sealed).ok()?;
+        let data = SessionData::open(&self.keys, &self.settings.session_cookie, text).ok()?;
+        let session = Arc::new(self.decode(data)?);
+        self.cache.insert(sealed, session.clone());
+        Some(session)
+    }
+
+    /// Opens a sealed session id cookie (server-side sessions).
+    pub(crate) fn open_session_id(&self, sealed: &[u8]) -> Option<String> {
+        let text = std::str::from_utf8(sealed).ok()?;
+        let plain = self
+            .keys
+            .open(CookiePurpose::Session, &self.id_cookie_aad(), text)
+            .ok()?;
+        let id = String::from_utf8(plain).ok()?;
+        (id.len() >= 22).then_some(id)
+    }
+
+    /// Decodes a record read from the store for session `id` (at most once per record).
+    pub(crate) fn decode_record(
+        &self,
+        id: &str,
+        record: &SessionRecord,
+    ) -> Option<Arc<ActiveSession>> {
+        record.decoded(|bytes| {
+            let text = std::str::from_utf8(bytes).ok()?;
+            let data = SessionData::open(&self.keys, &record_aad(id), text).ok()?;
+            // The record is bound to its id twice: by the associated data and by
+            // the id it carries.
+            if data.id != id {
+                return None;
+            }
+            self.decode(data).map(Arc::new)
+        })
+    }
+
+    /// Turns opened data into an active session; a session of another
+    /// issuer, or with unreadable claims, is no session.
+    fn decode(&self, data: SessionData) -> Option<ActiveSession> {
+        if data.iss != self.settings.issuer {
+            tracing::warn!("a session of another issuer was refused");
+            return None;
+        }
+        let keys = markers::keys_for(&data);
+        match ActiveSession::decode(data, keys) {
+            Ok(session) => Some(session),
+            Err(error) => {
+                tracing::warn!(%error, "an unreadable session was refused");
+                None
+            }
+        }
+    }
+
+    /// How long the store keeps a session written at `now`.
+    pub(crate) fn store_ttl(&self, data: &SessionData, now: u64) -> Duration {
+        Duration::from_secs(data.cookie_max_age(now, &self.settings.durations).max(1))
+    }
+
+    /// Seals a cookie session into its cookies (cookie storage only).
+    pub(crate) fn seal_cookie_session(
+        &self,
+        data: &SessionData,
+        request_headers: &HeaderMap,
+        now: u64,
+    ) -> Result<Vec<HeaderValue>, OidcError> {
+        let name = &self.settings.session_cookie;
+        let sealed = data
+            .seal(&self.keys, name)
+            .map_err(SessionWriteError::from)?;
+        let present = scan_session_cookies(request_headers.get_all(header::COOKIE), name).present;
+        let max_age = data.cookie_max_age(now, &self.settings.durations);
+        let cookies =
+            replace_session_cookies(name, &sealed, &present, &self.session_cookie, max_age)
+                .map_err(SessionWriteError::from)?;
+        Ok(to_header_values(cookies)?)
+    }
+
+    /// Writes a session and returns it with the cookies that carry it. With a
+    /// store, the record is saved before this returns.
+    pub(crate) async fn write_session(
+        &self,
+        data: SessionData,
+        request_headers: &HeaderMap,
+        now: u64,
+    ) -> Result<(Arc<ActiveSession>, Vec<HeaderValue>), OidcError> {
+        let name = &self.settings.session_cookie;
+        let present = scan_session_cookies(request_headers.get_all(header::COOKIE), name).present;
+        let max_age = data.cookie_max_age(now, &self.settings.durations);
+        let sealed_data = data
+            .seal(
+                &self.keys,
+                &match &self.storage {
+                    Storage::Cookie => name.clone(),
+                    Storage::Server(_) => record_aad(&data.id),
+                },
+            )
+            .map_err(SessionWriteError::from)?;
+        let id = data.id.clone();
+        let ttl = self.store_ttl(&data, now);
+        let session = Arc::new(
+            self.decode(data)
+                .ok_or(OidcError::Session(SessionWriteError::Unreadable))?,
+        );
+        let cookie_value = match &self.storage {
+            Storage::Cookie => sealed_data,
+            Storage::Server(store) => {
+                let record = SessionRecord::with_decoded(sealed_data.into_bytes(), session.clone());
+                store.save(&id, record, ttl).await?;
+                self.keys
+                    .seal(CookiePurpose::Session, &self.id_cookie_aad(), id.as_bytes())
+                    .map_err(|e| {
+                        SessionWriteError::from(crate::session::SessionDataError::from(e))
+                    })?
+            }
+        };
+        let cookies =
+            replace_session_cookies(name, &cookie_value, &present, &self.session_cookie, max_age)
+                .map_err(SessionWriteError::from)?;
+        Ok((session, to_header_values(cookies)?))
+    }
+
+    /// Ends a session for good, before any response is sent: a server-side
+    /// session is destroyed; a cookie session gets a logout marker so a copy
+    /// of its cookie is refused. Returns the cookies that clear it.
+    pub(crate) async fn end_session(
+        &self,
+        headers: &HeaderMap,
+        session: Option<&ActiveSession>,
+        now_ms: u64,
+    ) -> Result<Vec<HeaderValue>, OidcError> {
+        if let Some(session) = session {
+            match &self.storage {
+                Storage::Server(store) => store.destroy(&session.data().id).await?,
+                Storage::Cookie => {
+                    let ttl = Duration::from_secs(self.settings.durations.absolute.max(1));
+                    self.logouts
+                        .mark(&markers::session_key(&session.data().id), now_ms, ttl)
+                        .await?;
+                }
+            }
+        }
+        self.clear_session_cookies(headers)
+    }
+
+    /// The cookies that remove every session cookie the request carried.
+    pub(crate) fn clear_session_cookies(
+        &self,
+        headers: &HeaderMap,
+    ) -> Result<Vec<HeaderValue>, OidcError> {
+        let scan = scan_session_cookies(
+            headers.get_all(header::COOKIE),
+            &self.settings.session_cookie,
+        );
+        Ok(self.removal_for(&scan.present)?)
+    }
+
+    pub(crate) fn removal_for(
+        &self,
+        present: &PresentCookies,
+    ) -> Result<Vec<HeaderValue>, SessionWriteError> {
+        to_header_values(removal_cookies(
+            &self.settings.session_cookie,
+            present,
+            &self.session_cookie,
+        ))
+    }
+
+    /// Session data for a new login. `claims` are the session's claims;
+    /// only what the ID token lacks is stored.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn new_session_data(
+        &self,
+        now: u64,
+        now_ms: u64,
+        id_token: String,
+        id_token_claims: &Map<String, Value>,
+        claims: &Map<String, Value>,
+        identity: (String, String, Option<String>),
+    ) -> Result<SessionData, OidcError> {
+        let (additions, removed_claims) = claims_delta(id_token_claims, claims);
+        let (iss, sub, sid) = identity;
+        Ok(SessionData {
+            id: new_session_id(),
+            created_at: now,
+            created_ms: now_ms,
+            refreshed_at: now,
+            claims: serde_json::value::to_raw_value(&additions)
+                .map_err(|e| OidcError::Session(SessionWriteError::Claims(e)))?,
+            removed_claims,
+            id_token,
+            access_token: None,
+            token_type: None,
+            expires_at: None,
+            refresh_token: None,
+            scope: None,
+            extra: Map::new(),
+            iss,
+            sub,
+            sid,
+        })
+    }
+}
+
+/// The associated data of a stored record: bound to its session id.
+fn record_aad(id: &str) -> String {
+    format!("record:{id}")
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use base64::Engine as _;
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+
+    /// A JWT-shaped ID token for unit tests (not signed: stored tokens are
+    /// read without a signature check).
+    pub(crate) fn unsigned_id_token() -> String {
+        let header = URL_SAFE_NO_PAD.encode(br#"{"alg":"RS256","kid":"k"}"#);
+        let payload = URL_SAFE_NO_PAD
+            .encode(br#"{"iss":"i","sub":"s","aud":"c","exp":4000000000,"iat":1,"email":"a@x"}"#);
+        format!("{header}.{payload}.c2ln")
+    }
+
+    #[test]
+    fn session_ids_are_random_and_long_enough() {
+        let a = super::new_session_id();
+        let b = super::new_session_id();
+        assert_ne!(a, b);
+        assert!(a.len() >= 22, "{a}");
+    }
+}
