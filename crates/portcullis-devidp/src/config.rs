@@ -68,6 +68,13 @@ pub struct DevClient {
     pub id_token_signed_response_alg: SigningAlg,
     /// How this client authenticates at `/token` and `/revoke`.
     pub token_endpoint_auth_method: AuthMethod,
+    /// Back-Channel Logout 1.0: where the OP POSTs a logout token when an OP session
+    /// this client signed into ends. An absolute http(s) URL without a fragment.
+    pub backchannel_logout_uri: Option<String>,
+    /// Front-Channel Logout 1.0: the page the OP's logged-out page loads in a hidden
+    /// iframe, with `iss` and `sid` query parameters. An absolute http(s) URL without a
+    /// fragment.
+    pub frontchannel_logout_uri: Option<String>,
 }
 
 impl std::fmt::Debug for DevClient {
@@ -88,6 +95,8 @@ impl std::fmt::Debug for DevClient {
                 "token_endpoint_auth_method",
                 &self.token_endpoint_auth_method,
             )
+            .field("backchannel_logout_uri", &self.backchannel_logout_uri)
+            .field("frontchannel_logout_uri", &self.frontchannel_logout_uri)
             .finish()
     }
 }
@@ -106,6 +115,8 @@ impl DevClient {
             post_logout_redirect_uris: Vec::new(),
             id_token_signed_response_alg: SigningAlg::RS256,
             token_endpoint_auth_method: AuthMethod::ClientSecretBasic,
+            backchannel_logout_uri: None,
+            frontchannel_logout_uri: None,
         }
     }
 
@@ -118,6 +129,8 @@ impl DevClient {
             post_logout_redirect_uris: Vec::new(),
             id_token_signed_response_alg: SigningAlg::RS256,
             token_endpoint_auth_method: AuthMethod::None,
+            backchannel_logout_uri: None,
+            frontchannel_logout_uri: None,
         }
     }
 
@@ -142,6 +155,26 @@ impl DevClient {
     /// Sets the token endpoint authentication method.
     pub fn with_auth_method(mut self, method: AuthMethod) -> Self {
         self.token_endpoint_auth_method = method;
+        self
+    }
+
+    /// Sets the Back-Channel Logout URI (OpenID Back-Channel Logout 1.0 §2.2).
+    ///
+    /// When an OP session this client signed into ends, the OP POSTs a logout token
+    /// (`logout_token=...`, form-encoded) here. It must be an absolute http(s) URL
+    /// without a fragment; [`start`](crate::start) rejects anything else.
+    pub fn with_backchannel_logout_uri(mut self, uri: impl Into<String>) -> Self {
+        self.backchannel_logout_uri = Some(uri.into());
+        self
+    }
+
+    /// Sets the Front-Channel Logout URI (OpenID Front-Channel Logout 1.0 §2).
+    ///
+    /// The OP's logged-out page loads `{uri}?iss=...&sid=...` in a hidden iframe for
+    /// each front-channel client the ended session signed into. It must be an absolute
+    /// http(s) URL without a fragment; [`start`](crate::start) rejects anything else.
+    pub fn with_frontchannel_logout_uri(mut self, uri: impl Into<String>) -> Self {
+        self.frontchannel_logout_uri = Some(uri.into());
         self
     }
 }

@@ -121,14 +121,20 @@ pub(crate) fn form_post_page(redirect_uri: &str, params: &[(&str, &str)]) -> Str
     )
 }
 
-/// The landing page at `/`.
+/// The landing page at `/`, with the dev-only "end this user's sessions" buttons.
 pub(crate) fn index_page(issuer: &str, users: &[DevUser]) -> String {
     let mut list = String::new();
+    let mut buttons = String::new();
     for user in users {
         list.push_str(&format!(
             "<li><code>{}</code> — {}</li>",
             escape(&user.id),
             escape(user.display_name())
+        ));
+        buttons.push_str(&format!(
+            "<button type=\"submit\" name=\"sub\" value=\"{id}\">End {name}'s sessions</button>\n",
+            id = escape(&user.id),
+            name = escape(user.display_name()),
         ));
     }
     page(
@@ -136,17 +142,83 @@ pub(crate) fn index_page(issuer: &str, users: &[DevUser]) -> String {
         &format!(
             "<h1>Development OpenID Provider</h1><p>Issuer: <code>{issuer}</code></p>\
 <p><a href=\"{issuer}/.well-known/openid-configuration\">Discovery document</a> · \
-<a href=\"{issuer}/jwks\">JWKS</a></p><h2>Sample users</h2><ul>{list}</ul>",
+<a href=\"{issuer}/jwks\">JWKS</a></p><h2>Sample users</h2><ul>{list}</ul>\
+<h2>Back-channel logout (dev only)</h2><p class=\"muted\">Ends every OP session of the user \
+and POSTs a logout token to each client with a back-channel logout URI that the sessions \
+signed into, as an OP does when a user is signed out centrally. <code>POST {issuer}/dev/end-session</code> \
+with <code>sub</code> (form or query) does the same; send <code>Accept: application/json</code> \
+for a JSON answer. This route is unauthenticated: it exists only in this development OP.</p>\
+<form method=\"post\" action=\"{issuer}/dev/end-session\">\n{buttons}</form>",
             issuer = escape(issuer),
         ),
     )
 }
 
-/// Shown after logout when there is no post-logout redirect URI.
-pub(crate) fn signed_out_page() -> String {
-    page(
-        "Signed out",
+/// The logged-out page of the end_session endpoint.
+///
+/// `frames` are front-channel logout URLs, each loaded in a hidden iframe. With
+/// `continue_to` (the post-logout redirect, state included), the page offers a link
+/// there and, with JavaScript, follows it once every iframe has fired `load` (or after
+/// 5 s, whichever comes first).
+pub(crate) fn signed_out_page(frames: &[String], continue_to: Option<&str>) -> String {
+    let mut body = String::from(
         "<h1>Signed out</h1><p id=\"signed-out\">You are signed out of the development OpenID Provider.</p>",
+    );
+    let navigate = continue_to.is_some() && !frames.is_empty();
+    if navigate {
+        // Defined before the iframes, so no load event can be missed.
+        body.push_str(&format!(
+            "<script>var fclPending={n},fclGone=false;\
+function fclContinue(){{var a=document.getElementById('continue');\
+if(a&&!fclGone){{fclGone=true;window.location.replace(a.href);}}}}\
+function fclLoaded(){{fclPending-=1;if(fclPending<=0)fclContinue();}}\
+setTimeout(fclContinue,5000);</script>",
+            n = frames.len()
+        ));
+    }
+    if !frames.is_empty() {
+        body.push_str(&format!(
+            "<p class=\"muted\" id=\"frontchannel\">Signing you out of {} application(s)…</p>\n",
+            frames.len()
+        ));
+    }
+    for src in frames {
+        body.push_str(&format!(
+            "<iframe class=\"frontchannel-logout\" src=\"{}\" hidden width=\"0\" height=\"0\" \
+title=\"Front-channel logout\"{}></iframe>\n",
+            escape(src),
+            if navigate {
+                " onload=\"fclLoaded()\""
+            } else {
+                ""
+            },
+        ));
+    }
+    if let Some(target) = continue_to {
+        body.push_str(&format!(
+            "<p><a id=\"continue\" href=\"{}\">Continue</a></p>",
+            escape(target)
+        ));
+    }
+    page("Signed out", &body)
+}
+
+/// The answer of `POST /dev/end-session` to a browser.
+pub(crate) fn sessions_ended_page(
+    issuer: &str,
+    sub: &str,
+    sessions: usize,
+    delivered: usize,
+) -> String {
+    page(
+        "Sessions ended",
+        &format!(
+            "<h1>Sessions ended</h1><p id=\"sessions-ended\">Ended {sessions} OP session(s) of \
+<code>{sub}</code>; {delivered} back-channel logout token(s) were accepted.</p>\
+<p><a href=\"{issuer}/\">Back</a></p>",
+            sub = escape(sub),
+            issuer = escape(issuer),
+        ),
     )
 }
 
@@ -180,6 +252,25 @@ mod tests {
         assert!(!html.contains("<img"));
         assert!(!html.contains("<b>x"));
         assert!(!html.contains("<client>"));
+    }
+
+    #[test]
+    fn signed_out_page_escapes_frames_and_target_and_waits_only_when_it_must_navigate() {
+        let html = signed_out_page(
+            &["http://rp/fcl?iss=a&sid=\"><x>".to_owned()],
+            Some("http://rp/bye?state=\"><y>"),
+        );
+        assert!(html.contains("src=\"http://rp/fcl?iss=a&amp;sid=&quot;&gt;&lt;x&gt;\""));
+        assert!(html.contains("href=\"http://rp/bye?state=&quot;&gt;&lt;y&gt;\""));
+        assert!(html.contains("onload=\"fclLoaded()\""));
+        assert!(!html.contains("<x>") && !html.contains("<y>"));
+
+        let html = signed_out_page(&["http://rp/fcl".to_owned()], None);
+        assert!(html.contains("<iframe"));
+        assert!(!html.contains("<script>") && !html.contains("onload"));
+
+        let html = signed_out_page(&[], None);
+        assert!(!html.contains("<iframe") && !html.contains("<script>"));
     }
 
     #[test]

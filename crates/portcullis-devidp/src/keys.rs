@@ -82,6 +82,32 @@ impl Keys {
             .map_err(|e| DevIdpError::Signing(e.to_string()))
     }
 
+    /// The `kid` of the key for `alg`.
+    pub(crate) fn kid(&self, alg: SigningAlg) -> Option<&str> {
+        self.get(alg).map(|k| k.kid.as_str())
+    }
+
+    /// Signs `claims` with the key for `alg` under `header` taken verbatim (its `alg`,
+    /// `kid` and `typ` may say anything): the JWS Compact Serialization of
+    /// BASE64URL(header) `.` BASE64URL(claims) with the key's own algorithm.
+    pub(crate) fn sign_with_header(
+        &self,
+        alg: SigningAlg,
+        header: &Value,
+        claims: &Value,
+    ) -> Result<String, DevIdpError> {
+        let key = self
+            .get(alg)
+            .ok_or(DevIdpError::KeyGeneration("missing key"))?;
+        let encode =
+            |v: &Value| serde_json::to_vec(v).map_err(|e| DevIdpError::Signing(e.to_string()));
+        let message = format!("{}.{}", b64(&encode(header)?), b64(&encode(claims)?));
+        let signature =
+            jsonwebtoken::crypto::sign(message.as_bytes(), &key.encoding, jose_alg(alg))
+                .map_err(|e| DevIdpError::Signing(e.to_string()))?;
+        Ok(format!("{message}.{signature}"))
+    }
+
     /// Verifies a JWS we issued: the header's `kid` must name one of our keys and
     /// its `alg` must be that key's algorithm. `validation` supplies the claim rules.
     pub(crate) fn verify<T: DeserializeOwned>(
@@ -245,6 +271,25 @@ mod tests {
                 .unwrap();
             let claims: Value = keys.verify(&token, &validation).unwrap();
             assert_eq!(claims["sub"], "x");
+        }
+    }
+
+    #[test]
+    fn a_verbatim_header_is_kept_and_the_signature_still_verifies() {
+        let keys = Keys::generate().unwrap();
+        for alg in SigningAlg::ALL {
+            let kid = keys.kid(alg).unwrap().to_owned();
+            let header = json!({"alg": alg.as_str(), "kid": kid, "typ": "logout+jwt", "x": 1});
+            let token = keys
+                .sign_with_header(alg, &header, &json!({"exp": 4_000_000_000u64}))
+                .unwrap();
+            let first = token.split('.').next().unwrap();
+            let decoded: Value =
+                serde_json::from_slice(&URL_SAFE_NO_PAD.decode(first).unwrap()).unwrap();
+            assert_eq!(decoded, header);
+            let mut v = jsonwebtoken::Validation::new(jose_alg(alg));
+            v.validate_aud = false;
+            assert!(keys.verify::<Value>(&token, &v).is_some());
         }
     }
 

@@ -9,8 +9,8 @@
 //! PKCE S256 (RFC 7636), `query` and `form_post` response modes, the RFC 9207 `iss`
 //! authorization response parameter, discovery, a JWKS with RS256, ES256 and EdDSA
 //! keys, ID tokens signed with each client's configured algorithm, RFC 9068-style
-//! JWT access tokens, userinfo, rotating refresh tokens, RFC 7009 revocation and
-//! RP-Initiated Logout.
+//! JWT access tokens, userinfo, rotating refresh tokens, RFC 7009 revocation,
+//! RP-Initiated Logout, Back-Channel Logout and Front-Channel Logout (OP side).
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), portcullis_devidp::DevIdpError> {
@@ -32,6 +32,12 @@
 //! sign-in page's forms), `/token`, `/userinfo` (GET and POST), `/logout` (the
 //! `end_session_endpoint`, GET and POST) and `/revoke`.
 //!
+//! `POST /dev/end-session` (form or query parameter `sub`) is a **dev-only** extra:
+//! it ends every OP session of that user and delivers back-channel logout tokens,
+//! without a browser. It is not protected; anyone who can reach the dev OP can call it.
+//! It answers JSON (`{"sub", "sessions_ended", "logout_tokens_delivered"}`) when the
+//! request accepts `application/json`, and a small HTML page otherwise.
+//!
 //! ## Behaviour worth knowing
 //! - Authorization codes are single-use, live 60 s and are bound to the client,
 //!   the `redirect_uri` and the PKCE challenge. Any redemption attempt consumes the code.
@@ -42,6 +48,22 @@
 //! - The OP's browser session (`devidp.session` cookie) lasts 8 hours; `prompt=login`,
 //!   `prompt=select_account` or an exceeded `max_age` ask again.
 //! - Logout does not ask for confirmation.
+//! - Every ID token and access token carries the OP session's `sid`; each sign-in
+//!   (including a new one after logout) starts a new session with a new `sid`.
+//! - When an OP session ends (at the `end_session_endpoint`, or through
+//!   [`RunningDevIdp::end_sessions_of`] or `POST /dev/end-session`), every client
+//!   the session signed into that has a
+//!   [back-channel logout URI](DevClient::with_backchannel_logout_uri) receives a
+//!   logout token (signed like that client's ID tokens, `typ` `logout+jwt`, with
+//!   `iss`, `aud`, `iat`, `exp` = `iat` + 120, `jti`, `sub`, `sid` and `events`).
+//!   Deliveries run concurrently, follow no redirects and time out after 5 s; the
+//!   end_session response waits for them, and failures are logged, never fatal.
+//! - At the `end_session_endpoint`, clients with a
+//!   [front-channel logout URI](DevClient::with_frontchannel_logout_uri) get a hidden
+//!   `<iframe src="{uri}?iss=...&sid=...">` on the logged-out page, which then moves
+//!   on to the `post_logout_redirect_uri` once the iframes have loaded (after 5 s at
+//!   most; without JavaScript, through a link). Sessions that merely expire send
+//!   nothing.
 //! - In-memory maps are capped at 10 000 entries each, and entries expire.
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
@@ -49,10 +71,12 @@
 mod config;
 mod html;
 mod keys;
+mod logout;
 mod server;
 mod store;
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::sync::Arc;
 use std::time::Duration;
 
 pub use config::{AuthMethod, DevClient, DevIdpConfig, DevUser, SigningAlg};
@@ -77,6 +101,9 @@ pub enum DevIdpError {
     /// Signing a token failed.
     #[error("signing failed: {0}")]
     Signing(String),
+    /// The HTTP client for back-channel logout could not be built.
+    #[error("cannot build the back-channel logout HTTP client: {0}")]
+    HttpClient(String),
     /// Binding the listening socket failed.
     #[error("cannot bind the dev IdP to {addr}: {source}")]
     Bind {
@@ -119,9 +146,90 @@ fn warn_dev_only(issuer: &str) {
 /// If `issuer` has a path (e.g. `http://127.0.0.1:3000/idp`), nest the router at that
 /// path. Signing keys are generated here.
 pub fn router(config: DevIdpConfig, issuer: String) -> Result<axum::Router, DevIdpError> {
-    let shared = server::Shared::new(config, issuer.clone())?;
+    router_with_handle(config, issuer).map(|(router, _)| router)
+}
+
+/// Same as [`router`], plus a [`DevIdpHandle`] on the same OP (to end sessions or sign
+/// test tokens while the router serves).
+pub fn router_with_handle(
+    config: DevIdpConfig,
+    issuer: String,
+) -> Result<(axum::Router, DevIdpHandle), DevIdpError> {
+    let shared = Arc::new(server::Shared::new(config, issuer.clone())?);
     warn_dev_only(&issuer);
-    Ok(server::build_router(shared))
+    Ok((
+        server::build_router(shared.clone()),
+        DevIdpHandle { shared },
+    ))
+}
+
+/// A cheap, cloneable handle on a dev OP's state: ends OP sessions (with back-channel
+/// logout) and signs tokens with the OP's keys. Get one from
+/// [`RunningDevIdp::handle`] or [`router_with_handle`].
+#[derive(Clone)]
+pub struct DevIdpHandle {
+    shared: Arc<server::Shared>,
+}
+
+impl std::fmt::Debug for DevIdpHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DevIdpHandle")
+            .field("issuer", &self.shared.issuer)
+            .finish_non_exhaustive()
+    }
+}
+
+impl DevIdpHandle {
+    /// The issuer (no trailing slash).
+    pub fn issuer(&self) -> &str {
+        &self.shared.issuer
+    }
+
+    /// Ends every OP session of user `sub` and delivers a back-channel logout token to
+    /// each client with a back-channel logout URI that those sessions signed into.
+    ///
+    /// Waits for the deliveries (each times out after 5 s) and returns how many were
+    /// answered with a 2xx status. Failures are logged. The browsers' session cookies
+    /// stop working at once; front-channel logout needs a browser, so it does not
+    /// happen here.
+    pub async fn end_sessions_of(&self, sub: &str) -> usize {
+        logout::end_sessions_of(&self.shared, sub).await.delivered
+    }
+
+    /// Signs arbitrary `claims` with the OP's RS256 key, under the header
+    /// `{"alg":"RS256","typ":"logout+jwt","kid":<the RS256 key's kid>}`.
+    ///
+    /// For tests that need hostile logout tokens (missing `events`, a `nonce`, a wrong
+    /// `aud`...): nothing in `claims` is checked or added.
+    ///
+    /// # Panics
+    /// Only if the crypto backend fails to sign, which no `claims` value can cause.
+    pub fn sign_logout_token(&self, claims: serde_json::Value) -> String {
+        self.shared
+            .keys
+            .sign(SigningAlg::RS256, "logout+jwt", &claims)
+            .expect("signing with the OP's RS256 key")
+    }
+
+    /// Signs `claims` with the OP's key for `key`, under `header` taken verbatim.
+    ///
+    /// The header's `alg`, `kid` and `typ` are not checked against the key, so tests
+    /// can build a header that lies (`"alg": "HS256"`, no `kid`, a foreign `kid`, a
+    /// `crit` the RP cannot know...). The signature is always made with `key`'s own
+    /// algorithm. [`signing_kid`](Self::signing_kid) gives the honest `kid`.
+    pub fn sign_jws(
+        &self,
+        key: SigningAlg,
+        header: serde_json::Value,
+        claims: serde_json::Value,
+    ) -> Result<String, DevIdpError> {
+        self.shared.keys.sign_with_header(key, &header, &claims)
+    }
+
+    /// The `kid` of the OP's key for `alg`, as published in its JWKS.
+    pub fn signing_kid(&self, alg: SigningAlg) -> Option<&str> {
+        self.shared.keys.kid(alg)
+    }
 }
 
 /// A dev OP serving in a background task. Dropping it signals a graceful shutdown.
@@ -129,6 +237,7 @@ pub fn router(config: DevIdpConfig, issuer: String) -> Result<axum::Router, DevI
 pub struct RunningDevIdp {
     issuer: String,
     addr: SocketAddr,
+    handle: DevIdpHandle,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
     task: Option<tokio::task::JoinHandle<()>>,
 }
@@ -137,6 +246,40 @@ impl RunningDevIdp {
     /// The issuer, e.g. `http://127.0.0.1:3001` (no trailing slash).
     pub fn issuer(&self) -> &str {
         &self.issuer
+    }
+
+    /// A cloneable handle on this OP's state, usable after the `RunningDevIdp` is moved.
+    pub fn handle(&self) -> DevIdpHandle {
+        self.handle.clone()
+    }
+
+    /// Same as [`DevIdpHandle::end_sessions_of`]: ends every OP session of `sub`,
+    /// delivers back-channel logout tokens, and returns how many got a 2xx answer.
+    pub async fn end_sessions_of(&self, sub: &str) -> usize {
+        self.handle.end_sessions_of(sub).await
+    }
+
+    /// Same as [`DevIdpHandle::sign_logout_token`].
+    ///
+    /// # Panics
+    /// Only if the crypto backend fails to sign, which no `claims` value can cause.
+    pub fn sign_logout_token(&self, claims: serde_json::Value) -> String {
+        self.handle.sign_logout_token(claims)
+    }
+
+    /// Same as [`DevIdpHandle::sign_jws`].
+    pub fn sign_jws(
+        &self,
+        key: SigningAlg,
+        header: serde_json::Value,
+        claims: serde_json::Value,
+    ) -> Result<String, DevIdpError> {
+        self.handle.sign_jws(key, header, claims)
+    }
+
+    /// Same as [`DevIdpHandle::signing_kid`].
+    pub fn signing_kid(&self, alg: SigningAlg) -> Option<&str> {
+        self.handle.signing_kid(alg)
     }
 
     /// The bound socket address (the real port when bound to port 0).
@@ -192,7 +335,7 @@ pub async fn start(config: DevIdpConfig, bind: SocketAddr) -> Result<RunningDevI
             format!("http://{shown}")
         }
     };
-    let app = router(config, issuer.clone())?;
+    let (app, handle) = router_with_handle(config, issuer.clone())?;
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
     let task = tokio::spawn(async move {
         let result = axum::serve(listener, app)
@@ -208,6 +351,7 @@ pub async fn start(config: DevIdpConfig, bind: SocketAddr) -> Result<RunningDevI
     Ok(RunningDevIdp {
         issuer,
         addr,
+        handle,
         shutdown: Some(tx),
         task: Some(task),
     })

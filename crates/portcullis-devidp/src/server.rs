@@ -35,6 +35,8 @@ const REFRESH_TTL: Duration = Duration::from_secs(24 * 3600);
 const MAP_CAPACITY: usize = 10_000;
 /// Longest accepted parameter value (state, nonce, hints...).
 const MAX_PARAM_LEN: usize = 4096;
+/// Timeout of each back-channel logout request.
+const BACKCHANNEL_TIMEOUT: Duration = Duration::from_secs(5);
 
 const SCOPES_SUPPORTED: [&str; 7] = [
     "openid",
@@ -106,38 +108,44 @@ struct CodeGrant {
     nonce: Option<String>,
 }
 
+/// An OP browser session (one per sign-in; `sid` in every token issued under it).
 #[derive(Clone)]
-struct Session {
-    sub: String,
-    auth_time: u64,
-    sid: String,
+pub(crate) struct Session {
+    pub(crate) sub: String,
+    pub(crate) auth_time: u64,
+    pub(crate) sid: String,
+    /// The clients this session signed into, in order of first sign-in.
+    pub(crate) clients: Vec<String>,
 }
 
-struct Stores {
+pub(crate) struct Stores {
     pending: ExpiringMap<AuthRequest>,
     codes: ExpiringMap<CodeGrant>,
-    sessions: ExpiringMap<Session>,
+    /// OP sessions by the value of their session cookie.
+    pub(crate) sessions: ExpiringMap<Session>,
     refresh: ExpiringMap<Grant>,
     revoked_jti: ExpiringMap<()>,
 }
 
 pub(crate) struct Shared {
-    issuer: String,
+    pub(crate) issuer: String,
     base_path: String,
     secure_cookie: bool,
-    clients: HashMap<String, DevClient>,
+    pub(crate) clients: HashMap<String, DevClient>,
     users: Vec<DevUser>,
     auto_approve: Option<String>,
     id_token_ttl: u64,
     access_token_ttl: u64,
     refresh_tokens: bool,
-    keys: Keys,
+    pub(crate) keys: Keys,
     stores: Mutex<Stores>,
+    /// Delivers back-channel logout tokens: no redirects, [`BACKCHANNEL_TIMEOUT`].
+    pub(crate) http: reqwest::Client,
 }
 
-type AppState = Arc<Shared>;
+pub(crate) type AppState = Arc<Shared>;
 
-fn now_unix() -> u64 {
+pub(crate) fn now_unix() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_secs())
@@ -145,7 +153,7 @@ fn now_unix() -> u64 {
 }
 
 /// 32 random bytes, base64url: codes, refresh tokens, handles, session ids.
-fn random_token() -> Result<String, DevIdpError> {
+pub(crate) fn random_token() -> Result<String, DevIdpError> {
     let mut buf = [0u8; 32];
     aws_lc_rs::rand::fill(&mut buf).map_err(|_| DevIdpError::KeyGeneration("random"))?;
     Ok(URL_SAFE_NO_PAD.encode(buf))
@@ -170,6 +178,21 @@ pub(crate) fn validate_issuer(issuer: &str) -> Result<url::Url, DevIdpError> {
     Ok(url)
 }
 
+/// A client's logout URI: an absolute http(s) URL without a fragment (BCL §2.2, FCL §2).
+fn validate_logout_uri(client_id: &str, what: &str, uri: &str) -> Result<(), DevIdpError> {
+    let bad = |why: &str| {
+        DevIdpError::InvalidConfig(format!("client {client_id:?}: {what} {uri:?} {why}"))
+    };
+    let url = url::Url::parse(uri).map_err(|e| bad(&format!("is not a URL ({e})")))?;
+    if url.scheme() != "http" && url.scheme() != "https" {
+        return Err(bad("must be http or https"));
+    }
+    if url.fragment().is_some() {
+        return Err(bad("must not have a fragment"));
+    }
+    Ok(())
+}
+
 impl Shared {
     pub(crate) fn new(config: DevIdpConfig, issuer: String) -> Result<Self, DevIdpError> {
         let url = validate_issuer(&issuer)?;
@@ -186,6 +209,14 @@ impl Shared {
                     client.client_id,
                     client.token_endpoint_auth_method.as_str()
                 )));
+            }
+            for (what, uri) in [
+                ("backchannel_logout_uri", &client.backchannel_logout_uri),
+                ("frontchannel_logout_uri", &client.frontchannel_logout_uri),
+            ] {
+                if let Some(uri) = uri {
+                    validate_logout_uri(&client.client_id, what, uri)?;
+                }
             }
             let id = client.client_id.clone();
             if clients.insert(id.clone(), client).is_some() {
@@ -209,7 +240,13 @@ impl Shared {
             return Err(DevIdpError::UnknownAutoApproveUser(id.clone()));
         }
         let base_path = url.path().trim_end_matches('/').to_owned();
+        let http = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .timeout(BACKCHANNEL_TIMEOUT)
+            .build()
+            .map_err(|e| DevIdpError::HttpClient(e.to_string()))?;
         Ok(Shared {
+            http,
             secure_cookie: url.scheme() == "https",
             issuer,
             base_path,
@@ -230,7 +267,7 @@ impl Shared {
         })
     }
 
-    fn stores(&self) -> MutexGuard<'_, Stores> {
+    pub(crate) fn stores(&self) -> MutexGuard<'_, Stores> {
         // A panic while holding the lock cannot leave these maps inconsistent.
         self.stores.lock().unwrap_or_else(|e| e.into_inner())
     }
@@ -245,7 +282,7 @@ impl Shared {
 }
 
 /// Builds the router for a validated configuration.
-pub(crate) fn build_router(shared: Shared) -> Router {
+pub(crate) fn build_router(shared: AppState) -> Router {
     Router::new()
         .route("/", get(index))
         .route("/.well-known/openid-configuration", get(discovery))
@@ -257,17 +294,18 @@ pub(crate) fn build_router(shared: Shared) -> Router {
         .route("/userinfo", get(userinfo).post(userinfo))
         .route("/logout", get(logout).post(logout))
         .route("/revoke", post(revoke))
-        .with_state(Arc::new(shared))
+        .route("/dev/end-session", post(crate::logout::dev_end_session))
+        .with_state(shared)
 }
 
 // ---------------------------------------------------------------- helpers
 
 /// Parameters of a request: the query for GET/HEAD, the form body otherwise.
 /// Empty values count as absent (RFC 6749 §3.1); a repeated parameter is an error.
-struct Params(HashMap<String, String>);
+pub(crate) struct Params(HashMap<String, String>);
 
 impl Params {
-    fn parse(method: &Method, uri: &Uri, body: &[u8]) -> Result<Self, String> {
+    pub(crate) fn parse(method: &Method, uri: &Uri, body: &[u8]) -> Result<Self, String> {
         let raw: &[u8] = if method == Method::GET || method == Method::HEAD {
             uri.query().unwrap_or("").as_bytes()
         } else {
@@ -288,12 +326,12 @@ impl Params {
         Ok(Params(map))
     }
 
-    fn get(&self, name: &str) -> Option<&str> {
+    pub(crate) fn get(&self, name: &str) -> Option<&str> {
         self.0.get(name).map(String::as_str)
     }
 }
 
-fn html_response(status: StatusCode, body: String) -> Response {
+pub(crate) fn html_response(status: StatusCode, body: String) -> Response {
     let mut resp = (status, body).into_response();
     let h = resp.headers_mut();
     h.insert(
@@ -313,11 +351,11 @@ fn html_response(status: StatusCode, body: String) -> Response {
     resp
 }
 
-fn error_page(status: StatusCode, title: &str, detail: &str) -> Response {
+pub(crate) fn error_page(status: StatusCode, title: &str, detail: &str) -> Response {
     html_response(status, html::error_page(title, detail))
 }
 
-fn json_response(status: StatusCode, body: Value) -> Response {
+pub(crate) fn json_response(status: StatusCode, body: Value) -> Response {
     let mut resp = (status, axum::Json(body)).into_response();
     let h = resp.headers_mut();
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
@@ -389,9 +427,15 @@ impl Shared {
         .ok()
     }
 
-    fn current_session(&self, headers: &HeaderMap) -> Option<Session> {
+    /// The live OP session of this browser, with its cookie value.
+    fn current_session(&self, headers: &HeaderMap) -> Option<(String, Session)> {
         let value = session_cookie_value(headers)?;
-        self.stores().sessions.get(&value, Instant::now()).cloned()
+        let session = self
+            .stores()
+            .sessions
+            .get(&value, Instant::now())
+            .cloned()?;
+        Some((value, session))
     }
 }
 
@@ -489,8 +533,10 @@ async fn discovery(State(s): State<AppState>) -> Response {
         "request_parameter_supported": false,
         "request_uri_parameter_supported": false,
         "authorization_response_iss_parameter_supported": true,
-        "backchannel_logout_supported": false,
-        "frontchannel_logout_supported": false,
+        "backchannel_logout_supported": true,
+        "backchannel_logout_session_supported": true,
+        "frontchannel_logout_supported": true,
+        "frontchannel_logout_session_supported": true,
     }))
     .into_response();
     resp.headers_mut().insert(
@@ -700,14 +746,14 @@ async fn authorize(
 
     // An existing OP session is reused unless re-authentication is required.
     let now = now_unix();
-    let session = s.current_session(&headers).filter(|sess| {
+    let session = s.current_session(&headers).filter(|(_, sess)| {
         s.user(&sess.sub).is_some()
             && max_age.is_none_or(|m| now.saturating_sub(sess.auth_time) <= m)
     });
     let force_login = prompts.contains(&"login") || prompts.contains(&"select_account");
     match session {
-        Some(sess) if !force_login => {
-            return issue_code(&s, &request, &sess, None);
+        Some((cookie, sess)) if !force_login => {
+            return issue_code(&s, &request, &cookie, &sess, None);
         }
         _ => {}
     }
@@ -745,17 +791,21 @@ fn sign_in(s: &Shared, request: &AuthRequest, user_id: &str) -> Response {
         sub: user_id.to_owned(),
         auth_time: now_unix(),
         sid,
+        clients: Vec::new(),
     };
     s.stores()
         .sessions
         .insert(cookie.clone(), session.clone(), SESSION_TTL, Instant::now());
     tracing::info!(client_id = %request.client_id, sub = %user_id, "dev IdP: user signed in");
-    issue_code(s, request, &session, s.set_session_cookie(&cookie))
+    issue_code(s, request, &cookie, &session, s.set_session_cookie(&cookie))
 }
 
+/// Answers `request` with a code under `session` (whose cookie value is `cookie`), and
+/// records the client as signed into that session for back- and front-channel logout.
 fn issue_code(
     s: &Shared,
     request: &AuthRequest,
+    cookie: &str,
     session: &Session,
     set_cookie: Option<HeaderValue>,
 ) -> Response {
@@ -763,6 +813,11 @@ fn issue_code(
         Ok(c) => c,
         Err(e) => return internal_error(&e),
     };
+    if let Some(live) = s.stores().sessions.get_mut(cookie, Instant::now())
+        && !live.clients.contains(&request.client_id)
+    {
+        live.clients.push(request.client_id.clone());
+    }
     let grant = CodeGrant {
         grant: Grant {
             client_id: request.client_id.clone(),
@@ -1306,24 +1361,40 @@ async fn logout(
             }
         },
     };
-    if let Some(cookie) = session_cookie_value(&headers) {
-        s.stores().sessions.remove(&cookie);
-    }
-    let mut resp = match target {
-        Some(target) => match url::Url::parse(&target) {
-            Ok(mut url) => {
-                if let Some(state) = params.get("state") {
-                    url.query_pairs_mut().append_pair("state", state);
-                }
-                redirect(url.as_str(), StatusCode::SEE_OTHER)
+    let target = match target.map(|t| url::Url::parse(&t)) {
+        None => None,
+        Some(Ok(mut url)) => {
+            if let Some(state) = params.get("state") {
+                url.query_pairs_mut().append_pair("state", state);
             }
-            Err(_) => error_page(
+            Some(url)
+        }
+        Some(Err(_)) => {
+            return error_page(
                 StatusCode::BAD_REQUEST,
                 "Invalid post_logout_redirect_uri",
                 "The registered post_logout_redirect_uri is not an absolute URL.",
-            ),
-        },
-        None => html_response(StatusCode::OK, html::signed_out_page()),
+            );
+        }
+    };
+    // End this browser's OP session: back-channel logout tokens are delivered (or
+    // time out) before we answer; front-channel clients get iframes on the page.
+    let cookie = session_cookie_value(&headers);
+    let ended = cookie.and_then(|c| s.stores().sessions.take(&c, Instant::now()));
+    let frames = match &ended {
+        Some(session) => {
+            tracing::info!(sub = %session.sub, "dev IdP: OP session ended at end_session");
+            crate::logout::deliver_backchannel(&s, std::slice::from_ref(session)).await;
+            crate::logout::frontchannel_urls(&s, session)
+        }
+        None => Vec::new(),
+    };
+    let mut resp = match target {
+        Some(target) if frames.is_empty() => redirect(target.as_str(), StatusCode::SEE_OTHER),
+        target => html_response(
+            StatusCode::OK,
+            html::signed_out_page(&frames, target.as_ref().map(url::Url::as_str)),
+        ),
     };
     if let Some(clear) = s.clear_session_cookie() {
         resp.headers_mut().append(header::SET_COOKIE, clear);

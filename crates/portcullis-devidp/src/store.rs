@@ -43,6 +43,25 @@ impl<V> ExpiringMap<V> {
         }
     }
 
+    pub(crate) fn get_mut(&mut self, key: &str, now: Instant) -> Option<&mut V> {
+        match self.entries.get_mut(key) {
+            Some((deadline, value)) if *deadline > now => Some(value),
+            _ => None,
+        }
+    }
+
+    /// Removes every entry whose value matches `pred` and returns the live ones
+    /// (expired matches are dropped).
+    pub(crate) fn take_where(&mut self, now: Instant, pred: impl Fn(&V) -> bool) -> Vec<V> {
+        let keys: Vec<String> = self
+            .entries
+            .iter()
+            .filter(|(_, (_, v))| pred(v))
+            .map(|(k, _)| k.clone())
+            .collect();
+        keys.iter().filter_map(|k| self.take(k, now)).collect()
+    }
+
     /// Removes and returns a live entry (expired entries are removed and yield `None`).
     pub(crate) fn take(&mut self, key: &str, now: Instant) -> Option<V> {
         match self.entries.remove(key) {
@@ -51,8 +70,8 @@ impl<V> ExpiringMap<V> {
         }
     }
 
-    pub(crate) fn remove(&mut self, key: &str) {
-        self.entries.remove(key);
+    pub(crate) fn remove(&mut self, key: &str) -> Option<V> {
+        self.entries.remove(key).map(|(_, value)| value)
     }
 
     #[cfg(test)]
@@ -83,6 +102,19 @@ mod tests {
         map.insert("a".into(), 1, Duration::from_secs(60), now);
         assert_eq!(map.take("a", now), Some(1));
         assert_eq!(map.take("a", now), None);
+    }
+
+    #[test]
+    fn take_where_removes_matches_and_returns_only_live_ones() {
+        let mut map = ExpiringMap::new(10);
+        let now = Instant::now();
+        map.insert("a".into(), 1, Duration::from_secs(60), now);
+        map.insert("b".into(), 2, Duration::from_secs(60), now);
+        map.insert("c".into(), 1, Duration::from_secs(1), now);
+        let later = now + Duration::from_secs(2);
+        assert_eq!(map.take_where(later, |v| *v == 1), vec![1]);
+        assert_eq!(map.len(), 1);
+        assert_eq!(map.get("b", later), Some(&2));
     }
 
     #[test]

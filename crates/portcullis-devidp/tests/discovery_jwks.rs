@@ -59,7 +59,14 @@ async fn discovery_advertises_endpoints_and_capabilities() {
             .contains(&json!("email"))
     );
     assert_eq!(d["authorization_response_iss_parameter_supported"], true);
-    assert_eq!(d["backchannel_logout_supported"], false);
+    for flag in [
+        "backchannel_logout_supported",
+        "backchannel_logout_session_supported",
+        "frontchannel_logout_supported",
+        "frontchannel_logout_session_supported",
+    ] {
+        assert_eq!(d[flag], true, "{flag}");
+    }
 }
 
 #[tokio::test]
