@@ -104,26 +104,12 @@ impl SessionCache {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::session::SessionData;
 
     fn session(sub: &str) -> Arc<ActiveSession> {
-        let claims = serde_json::value::RawValue::from_string(format!(r#"{{"sub":"{sub}"}}"#))
-            .expect("raw claims");
-        Arc::new(ActiveSession::new(SessionData {
-            created_at: 1,
-            refreshed_at: 1,
-            claims,
-            id_token: "t".into(),
-            access_token: None,
-            token_type: None,
-            expires_at: None,
-            refresh_token: None,
-            scope: None,
-            extra: Default::default(),
-            iss: "i".into(),
-            sub: sub.into(),
-            sid: None,
-        }))
+        let mut data = crate::session::test_session_data();
+        data.sub = sub.into();
+        data.id_token = crate::engine::persist::tests::unsigned_id_token();
+        Arc::new(ActiveSession::decode(data, Box::new([])).expect("decode"))
     }
 
     #[test]

@@ -95,7 +95,7 @@ fn protected_routes() -> Router {
             get(|oidc: Oidc| async move {
                 match oidc.refresh().await {
                     Ok(update) => {
-                        let token = update.tokens().access_token().unwrap_or_default().to_owned();
+                        let token = update.tokens().and_then(|t| t.access_token()).unwrap_or_default().to_owned();
                         (update, token).into_response()
                     }
                     Err(error) => error.into_response(),

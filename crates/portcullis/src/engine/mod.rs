@@ -19,7 +19,7 @@ mod channel_logout;
 mod login;
 mod logout;
 mod markers;
-mod persist;
+pub(crate) mod persist;
 mod response;
 mod tokens;
 
