@@ -1,33 +1,72 @@
 //! Open-redirect-proof handling of `returnTo` and post-logout targets.
 //!
-//! A target is accepted when it is either
-//! - a same-origin path starting with exactly one `/` (returned unchanged,
-//!   path, query and fragment kept), or
-//! - an absolute `http`/`https` URL, written with `//`, whose origin is the
-//!   application's own (`base_url`) or on the allowlist (returned in its
-//!   normalized serialization, which is what a browser would follow).
+//! # What comes out
 //!
-//! Everything else is rejected, including inputs that browsers or proxies
-//! would "repair" into another origin: `//evil`, `/\evil`, `\\evil`, the
-//! percent-encoded forms `/%2f%2fevil` and `/%5cevil` in any letter case and
-//! up to three levels of encoding, dot segments that collapse into `//`, raw
-//! or percent-encoded control characters (CR, LF, TAB, NUL...), any
-//! whitespace, backslashes anywhere (they are never valid raw in a URL),
-//! non-ASCII characters (percent-encode them), schemes other than http(s)
-//! (`javascript:`, `data:`), scheme-relative forms like `https:evil`,
-//! userinfo (`https://good@evil`), and inputs over [`MAX_RETURN_TO_LEN`] bytes.
-//! Error messages never echo the input.
+//! [`sanitize_return_to`] returns one of two things:
+//!
+//! - an **app-relative path**: it starts with exactly one `/`, its dot
+//!   segments (`.` and `..`) are resolved, and no percent-encoded slash,
+//!   backslash or dot is left in its path. It is relative to the application,
+//!   i.e. to `BASE_URL`'s path: the caller puts `BASE_URL`'s path prefix in
+//!   front of it before redirecting (with `BASE_URL=https://app.example/app`,
+//!   the result `/page` means `https://app.example/app/page`). Query and
+//!   fragment are kept. The string is in the `url` crate's normalized
+//!   serialization (characters a browser would escape are escaped);
+//! - an **absolute URL** of an origin on the allowlist (never the
+//!   application's own origin), in its normalized serialization.
+//!
+//! # What goes in
+//!
+//! - A path starting with one `/` is app-relative, whatever it starts with:
+//!   with `BASE_URL=https://app.example/app`, the target `/app/page` stays
+//!   `/app/page` and means `https://app.example/app/app/page`. This is the
+//!   behaviour the engine has always had (it is what a request path seen
+//!   behind a prefix-stripping proxy needs), and guessing whether a leading
+//!   `/app` is the prefix or a route of the app would make the meaning of a
+//!   target depend on its spelling. A caller holding a path that includes the
+//!   prefix passes the absolute URL instead.
+//! - An absolute `http`/`https` URL, written with `//`, of the application's
+//!   own origin is accepted only if, once its dot segments are resolved, its
+//!   path lies under `BASE_URL`'s path (`/app`, `/app/` or `/app/...`; not
+//!   `/application`). It then gets the same checks as a relative path and is
+//!   returned as the app-relative path below the prefix
+//!   (`https://app.example/app/page?x=1` becomes `/page?x=1`).
+//! - An absolute `http`/`https` URL of an allowlisted origin (only scheme,
+//!   host and port are compared) is returned as the URL it is.
+//!
+//! # What is rejected
+//!
+//! Everything else, including inputs that browsers or proxies would
+//! "repair" into another origin or another path: `//evil`, `/\evil`,
+//! `\\evil`; dot segments that collapse into `//` (`/.//evil`, `/..//evil`)
+//! or climb above the application's root (`/../other`); any percent-encoded
+//! `.`, `/` or `\` in the path (`%2e`, `%2f`, `%5c` in either letter case, and
+//! their double or triple encodings such as `%252f`), which a browser
+//! (for `%2e`) or a proxy (for all three) may decode into traversal, so
+//! `/./%2Fevil`, `/%2e./%2fevil` and `/files/a%2Fb` are all refused; more
+//! than three nested levels of percent-encoding anywhere; raw or
+//! percent-encoded control characters (CR, LF, TAB, NUL...); any whitespace;
+//! backslashes anywhere (they are never valid raw in a URL); non-ASCII
+//! characters (percent-encode them); schemes other than http(s)
+//! (`javascript:`, `data:`); scheme-relative forms like `https:evil`;
+//! userinfo (`https://good@evil`); same-origin URLs outside `BASE_URL`'s
+//! path or whose path starts with `//`; and inputs over
+//! [`MAX_RETURN_TO_LEN`] bytes. Percent-encoded separators in the query or
+//! fragment are fine (`/search?next=%2F` is accepted). Error messages never
+//! echo the input.
 
-use url::Url;
+use url::{Position, Url};
 
 /// The longest accepted target, in bytes.
 pub const MAX_RETURN_TO_LEN: usize = 2048;
 
-/// How many nested levels of percent-encoding are inspected.
+/// How many nested levels of percent-encoding are inspected; an input with
+/// more is rejected.
 const DECODE_LAYERS: usize = 3;
 
 /// Why a return target was rejected.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum ReturnToError {
     /// The target is empty.
     #[error("the return target is empty")]
@@ -50,6 +89,16 @@ pub enum ReturnToError {
     /// The target would be read as a protocol-relative (`//host`) URL.
     #[error("the return target is a protocol-relative URL")]
     ProtocolRelative,
+    /// The target's path contains a percent-encoded `.`, `/` or `\`.
+    #[error("the return target's path contains a percent-encoded dot, slash or backslash")]
+    EncodedSeparator,
+    /// The target is percent-encoded more deeply than is inspected.
+    #[error("the return target is percent-encoded too many times")]
+    TooDeeplyEncoded,
+    /// The target's dot segments climb above the application's root, or a
+    /// same-origin URL lies outside `BASE_URL`'s path.
+    #[error("the return target leaves the application's base path")]
+    OutsideBasePath,
     /// The target is neither a `/path` nor an absolute http(s) URL.
     #[error("the return target must be a path starting with / or an absolute http(s) URL")]
     NotRootRelative,
@@ -58,7 +107,7 @@ pub enum ReturnToError {
     ForbiddenScheme,
     /// The absolute URL could not be parsed.
     #[error("the return target is not a valid URL")]
-    InvalidUrl,
+    InvalidUrl(#[source] url::ParseError),
     /// The absolute URL contains a username or password.
     #[error("the return target contains credentials")]
     UserInfo,
@@ -71,7 +120,22 @@ pub enum ReturnToError {
 ///
 /// `base_url` is the application's external URL (`BASE_URL`); `allowlist`
 /// holds the other origins (only scheme, host and port are compared) that
-/// absolute targets may point to.
+/// absolute targets may point to. The result is an app-relative path (the
+/// caller prepends `base_url`'s path) or an allowlisted absolute URL; see the
+/// [module documentation](self) for the exact contract.
+///
+/// ```
+/// use portcullis_core::return_to::{ReturnToError, sanitize_return_to};
+/// use url::Url;
+///
+/// let base = Url::parse("https://app.example/app").unwrap();
+/// let ok = |t| sanitize_return_to(t, &base, &[]);
+/// assert_eq!(ok("/a/./b/../c?x=1").as_deref(), Ok("/a/c?x=1"));
+/// assert_eq!(ok("https://app.example/app/page").as_deref(), Ok("/page"));
+/// assert_eq!(ok("/../other"), Err(ReturnToError::OutsideBasePath));
+/// assert_eq!(ok("/./%2Fevil.com"), Err(ReturnToError::ProtocolRelative));
+/// assert_eq!(ok("https://app.example/other"), Err(ReturnToError::OutsideBasePath));
+/// ```
 pub fn sanitize_return_to(
     input: &str,
     base_url: &Url,
@@ -96,8 +160,7 @@ pub fn sanitize_return_to(
         return Err(ReturnToError::Backslash);
     }
 
-    // Look through nested percent-encoding for hidden control characters
-    // and hidden `//` or `/\` at the start.
+    // Look through nested percent-encoding for hidden control characters.
     let mut layer = input.as_bytes().to_vec();
     for _ in 0..DECODE_LAYERS {
         let decoded = percent_decode(&layer);
@@ -107,34 +170,86 @@ pub fn sanitize_return_to(
         if decoded.iter().any(|b| *b < 0x20 || *b == 0x7f) {
             return Err(ReturnToError::ControlCharacter);
         }
-        if input.starts_with('/') && (decoded.starts_with(b"//") || decoded.starts_with(b"/\\")) {
-            return Err(ReturnToError::ProtocolRelative);
-        }
         layer = decoded;
+    }
+    if percent_decode(&layer) != layer {
+        return Err(ReturnToError::TooDeeplyEncoded);
     }
 
     if input.starts_with('/') {
-        return relative(input, base_url);
+        return app_relative(input, base_url);
     }
     absolute(input, base_url, allowlist)
 }
 
-fn relative(input: &str, base_url: &Url) -> Result<String, ReturnToError> {
-    if input.starts_with("//") {
-        return Err(ReturnToError::ProtocolRelative);
+/// Checks an app-relative `target` (starting with `/`) and returns its
+/// normalized form.
+fn app_relative(target: &str, base_url: &Url) -> Result<String, ReturnToError> {
+    let (path, rest) = split_path(target);
+    let path = checked_path(path)?;
+    if path.climbed_above_root {
+        return Err(ReturnToError::OutsideBasePath);
     }
-    // Resolve it the way a browser would: dot segments such as `/..//evil`
-    // collapse into `//evil`, which must not be re-emitted as a path.
-    let resolved = base_url
-        .join(input)
-        .map_err(|_| ReturnToError::InvalidUrl)?;
-    if resolved.origin() != base_url.origin() {
+    serialize(&path.path, rest, base_url)
+}
+
+/// The path checks shared by relative and same-origin absolute targets:
+/// no `//` start, not in any decoded layer either (with `\` read as `/` and
+/// dot segments resolved, as browsers and proxies would), no encoded
+/// separator. Returns the path with its dot segments resolved.
+fn checked_path(path: &str) -> Result<Resolved, ReturnToError> {
+    let mut layer = path.as_bytes().to_vec();
+    for depth in 0..=DECODE_LAYERS {
+        let text = String::from_utf8_lossy(&layer).replace('\\', "/");
+        if text.starts_with("//") || resolve_dot_segments(&text).path.starts_with("//") {
+            return Err(ReturnToError::ProtocolRelative);
+        }
+        let decoded = percent_decode(&layer);
+        if decoded == layer || depth == DECODE_LAYERS {
+            break;
+        }
+        layer = decoded;
+    }
+    // `%2e` is a dot segment to a browser, `%2f` and `%5c` are separators to
+    // many proxies and frameworks, at whatever depth they were encoded.
+    let mut layer = path.as_bytes().to_vec();
+    for _ in 0..=DECODE_LAYERS {
+        if has_encoded_separator(&layer) {
+            return Err(ReturnToError::EncodedSeparator);
+        }
+        let decoded = percent_decode(&layer);
+        if decoded == layer {
+            break;
+        }
+        layer = decoded;
+    }
+    Ok(resolve_dot_segments(path))
+}
+
+/// Builds the normalized app-relative result: `path` (dot segments already
+/// resolved) under `base_url`'s prefix, `rest` (`?query`, `#fragment` or
+/// empty) kept; the prefix is taken off again.
+fn serialize(path: &str, rest: &str, base_url: &Url) -> Result<String, ReturnToError> {
+    let prefix = base_prefix(base_url);
+    let (query, fragment) = match rest.split_once('#') {
+        Some((query, fragment)) => (query, Some(fragment)),
+        None => (rest, None),
+    };
+    let mut url = base_url.clone();
+    url.set_path(&format!("{prefix}{path}"));
+    url.set_query(query.strip_prefix('?'));
+    url.set_fragment(fragment);
+    if url.origin() != base_url.origin() {
         return Err(ReturnToError::ForeignOrigin);
     }
-    if resolved.path().starts_with("//") {
-        return Err(ReturnToError::ProtocolRelative);
+    // Defence in depth: the serializer must not have moved the path.
+    let full = &url[Position::BeforePath..];
+    match full.strip_prefix(prefix) {
+        Some(relative) if relative.starts_with('/') && !relative.starts_with("//") => {
+            Ok(relative.to_owned())
+        }
+        _ => Err(ReturnToError::ProtocolRelative),
     }
-    Ok(input.to_owned())
 }
 
 fn absolute(input: &str, base_url: &Url, allowlist: &[Url]) -> Result<String, ReturnToError> {
@@ -148,16 +263,106 @@ fn absolute(input: &str, base_url: &Url, allowlist: &[Url]) -> Result<String, Re
             ReturnToError::NotRootRelative
         });
     }
-    let url = Url::parse(input).map_err(|_| ReturnToError::InvalidUrl)?;
+    let url = Url::parse(input).map_err(ReturnToError::InvalidUrl)?;
     if !url.username().is_empty() || url.password().is_some() {
         return Err(ReturnToError::UserInfo);
     }
     let origin = url.origin();
-    let allowed = origin == base_url.origin() || allowlist.iter().any(|a| a.origin() == origin);
-    if !allowed {
-        return Err(ReturnToError::ForeignOrigin);
+    if origin == base_url.origin() {
+        return same_origin(input, base_url);
     }
-    Ok(url.as_str().to_owned())
+    if allowlist.iter().any(|a| a.origin() == origin) {
+        return Ok(url.as_str().to_owned());
+    }
+    Err(ReturnToError::ForeignOrigin)
+}
+
+/// A same-origin absolute `input`: its raw path (the parser would already
+/// have resolved `%2e` segments) must lie under `base_url`'s path; returns
+/// the app-relative remainder.
+fn same_origin(input: &str, base_url: &Url) -> Result<String, ReturnToError> {
+    // `input` starts with `http://` or `https://`; the authority ends at the
+    // first `/`, `?` or `#` (a backslash was rejected before).
+    let after_scheme = input.split_once("://").map_or("", |(_, after)| after);
+    let raw = after_scheme
+        .find(['/', '?', '#'])
+        .map_or("", |start| &after_scheme[start..]);
+    let (path, rest) = split_path(raw);
+    let path = if path.is_empty() { "/" } else { path };
+    let resolved = checked_path(path)?;
+    if resolved.climbed_above_root {
+        return Err(ReturnToError::OutsideBasePath);
+    }
+    let prefix = base_prefix(base_url);
+    let below = match resolved.path.strip_prefix(prefix) {
+        Some("") => "/",
+        Some(below) if below.starts_with('/') => below,
+        _ => return Err(ReturnToError::OutsideBasePath),
+    };
+    // `/app//evil` under `/app` would come out as `//evil`.
+    if below.starts_with("//") {
+        return Err(ReturnToError::ProtocolRelative);
+    }
+    serialize(below, rest, base_url)
+}
+
+/// `base_url`'s path without its trailing slashes (`""` at the root): the
+/// prefix the engine puts in front of an app-relative target.
+fn base_prefix(base_url: &Url) -> &str {
+    base_url.path().trim_end_matches('/')
+}
+
+/// Splits `target` into its path and the rest (`?query#fragment`).
+fn split_path(target: &str) -> (&str, &str) {
+    let end = target.find(['?', '#']).unwrap_or(target.len());
+    target.split_at(end)
+}
+
+/// A path with its dot segments resolved.
+struct Resolved {
+    path: String,
+    /// A `..` had nothing left to remove (it was dropped, as browsers do).
+    climbed_above_root: bool,
+}
+
+/// RFC 3986 §5.2.4 `remove_dot_segments` for a path starting with `/`
+/// (the WHATWG URL parser resolves the same way): `.` is dropped, `..`
+/// drops the segment before it, and a trailing `.` or `..` leaves a
+/// trailing `/`. Only literal dots count; encoded ones are rejected before.
+fn resolve_dot_segments(path: &str) -> Resolved {
+    let body = path.strip_prefix('/').unwrap_or(path);
+    let segments: Vec<&str> = body.split('/').collect();
+    let last = segments.len().saturating_sub(1);
+    let mut out: Vec<&str> = Vec::with_capacity(segments.len());
+    let mut climbed_above_root = false;
+    for (i, segment) in segments.into_iter().enumerate() {
+        match segment {
+            "." | ".." => {
+                if segment == ".." && out.pop().is_none() {
+                    climbed_above_root = true;
+                }
+                if i == last {
+                    out.push("");
+                }
+            }
+            other => out.push(other),
+        }
+    }
+    Resolved {
+        path: format!("/{}", out.join("/")),
+        climbed_above_root,
+    }
+}
+
+/// True if `bytes` holds a `%XX` escape of `.`, `/` or `\` (either case).
+fn has_encoded_separator(bytes: &[u8]) -> bool {
+    bytes.windows(3).any(|w| {
+        w[0] == b'%'
+            && matches!(
+                (hex(w[1]), hex(w[2])),
+                (Some(h), Some(l)) if matches!(h << 4 | l, b'.' | b'/' | b'\\')
+            )
+    })
 }
 
 /// Decodes `%XX` sequences (either letter case); leaves malformed ones as is.
@@ -218,21 +423,22 @@ mod tests {
             "/a/b?x=1&y=%2F#frag",
             "/my%20file",
             "/a//b",
-            "/a/%2f%2fb",
+            "/100%25",
         ] {
             assert_eq!(check(ok).as_deref(), Ok(ok));
         }
     }
 
     #[test]
-    fn accepts_absolute_same_origin_url() {
+    fn same_origin_absolute_url_becomes_an_app_relative_path() {
         assert_eq!(
             check("https://app.example.com/x?y=1").as_deref(),
-            Ok("https://app.example.com/x?y=1")
+            Ok("/x?y=1")
         );
+        assert_eq!(check("HTTPS://APP.example.com").as_deref(), Ok("/"));
         assert_eq!(
-            check("HTTPS://APP.example.com").as_deref(),
-            Ok("https://app.example.com/")
+            check("https://app.example.com:443/x#f").as_deref(),
+            Ok("/x#f")
         );
     }
 
@@ -415,13 +621,319 @@ mod tests {
 
     #[test]
     fn rejects_unparseable_absolute_url() {
-        rejects("https://", ReturnToError::InvalidUrl);
-        rejects("https://[::1/", ReturnToError::InvalidUrl);
+        for input in ["https://", "https://[::1/"] {
+            assert!(
+                matches!(check(input), Err(ReturnToError::InvalidUrl(_))),
+                "input {input:?}"
+            );
+        }
     }
 
     #[test]
     fn errors_do_not_echo_the_input() {
         let err = check("https://evil.com/secret-marker").unwrap_err();
         assert!(!err.to_string().contains("secret-marker"));
+    }
+    // --- BASE_URL with a path prefix: https://app.example/app ---
+
+    fn app_base() -> Url {
+        Url::parse("https://app.example/app").unwrap()
+    }
+
+    fn under_app(input: &str) -> Result<String, ReturnToError> {
+        sanitize_return_to(
+            input,
+            &app_base(),
+            &[Url::parse("https://docs.example.org").unwrap()],
+        )
+    }
+
+    fn rejects_under_app(input: &str, expected: ReturnToError) {
+        assert_eq!(under_app(input), Err(expected), "input {input:?}");
+    }
+
+    #[test]
+    fn rejects_dot_segment_before_an_encoded_slash() {
+        rejects_under_app("/./%2Fevil.com", ReturnToError::ProtocolRelative);
+        rejects_under_app("/./%2fevil.com", ReturnToError::ProtocolRelative);
+        rejects("/./%2Fevil.com", ReturnToError::ProtocolRelative);
+    }
+
+    #[test]
+    fn rejects_encoded_dot_dot_before_an_encoded_slash() {
+        rejects_under_app("/%2e./%2fevil.com", ReturnToError::ProtocolRelative);
+        rejects_under_app("/%2E%2E/%2Fevil.com", ReturnToError::ProtocolRelative);
+        rejects("/%2e./%2fevil.com", ReturnToError::ProtocolRelative);
+    }
+
+    #[test]
+    fn rejects_dot_dot_above_the_application_root() {
+        for input in ["/../other", "/..", "/a/../../other", "/./../other?x=1"] {
+            rejects_under_app(input, ReturnToError::OutsideBasePath);
+        }
+        rejects("/../other", ReturnToError::OutsideBasePath);
+    }
+
+    #[test]
+    fn rejects_same_origin_url_whose_path_starts_with_a_double_slash() {
+        rejects_under_app(
+            "https://app.example//evil.com",
+            ReturnToError::ProtocolRelative,
+        );
+        let http_base = Url::parse("http://app.example/app").unwrap();
+        assert_eq!(
+            sanitize_return_to("http://app.example//evil.com", &http_base, &[]),
+            Err(ReturnToError::ProtocolRelative)
+        );
+        // Against an https BASE_URL the http URL is another origin.
+        rejects_under_app("http://app.example//evil.com", ReturnToError::ForeignOrigin);
+    }
+
+    #[test]
+    fn rejects_same_origin_url_with_a_double_slash_below_the_base_path() {
+        rejects_under_app(
+            "https://app.example/app//evil.com",
+            ReturnToError::ProtocolRelative,
+        );
+    }
+
+    #[test]
+    fn rejects_same_origin_url_outside_the_base_path() {
+        for input in [
+            "https://app.example",
+            "https://app.example/",
+            "https://app.example/other",
+            "https://app.example/application",
+            "https://app.example/ap",
+            "https://app.example/APP/page",
+        ] {
+            rejects_under_app(input, ReturnToError::OutsideBasePath);
+        }
+    }
+
+    #[test]
+    fn rejects_same_origin_url_climbing_out_of_the_base_path() {
+        for input in [
+            "https://app.example/app/../other",
+            "https://app.example/app/./../other",
+            "https://app.example/../app/page",
+        ] {
+            rejects_under_app(input, ReturnToError::OutsideBasePath);
+        }
+    }
+
+    #[test]
+    fn rejects_encoded_dot_segments_in_same_origin_url() {
+        // The URL parser would resolve these to /other before any check.
+        for input in [
+            "https://app.example/app/%2e%2e/other",
+            "https://app.example/app/%2E%2E/other",
+            "https://app.example/app/.%2e/other",
+            "https://app.example/app/%252e%252e/other",
+        ] {
+            rejects_under_app(input, ReturnToError::EncodedSeparator);
+        }
+        rejects(
+            "https://app.example.com/a/%2e%2e/b",
+            ReturnToError::EncodedSeparator,
+        );
+    }
+
+    #[test]
+    fn rejects_encoded_slash_after_the_base_path_in_same_origin_url() {
+        rejects_under_app(
+            "https://app.example/app/%2f%2fevil.com",
+            ReturnToError::EncodedSeparator,
+        );
+        rejects_under_app(
+            "https://app.example/app%2fpage",
+            ReturnToError::EncodedSeparator,
+        );
+    }
+
+    #[test]
+    fn same_origin_url_under_the_base_path_becomes_app_relative() {
+        for (input, expected) in [
+            ("https://app.example/app/page?x=1#f", "/page?x=1#f"),
+            ("https://app.example/app", "/"),
+            ("https://app.example/app/", "/"),
+            ("https://app.example/app?x=1", "/?x=1"),
+            ("https://app.example/app/a/./b/../c", "/a/c"),
+            ("https://APP.example:443/app/x", "/x"),
+            ("https://app.example/app/app/page", "/app/page"),
+        ] {
+            assert_eq!(under_app(input).as_deref(), Ok(expected), "input {input:?}");
+        }
+    }
+
+    #[test]
+    fn relative_target_is_app_relative_even_when_it_starts_with_the_prefix() {
+        assert_eq!(under_app("/page").as_deref(), Ok("/page"));
+        assert_eq!(under_app("/app/page").as_deref(), Ok("/app/page"));
+        assert_eq!(under_app("/").as_deref(), Ok("/"));
+    }
+
+    #[test]
+    fn allowlisted_origin_is_returned_as_an_absolute_url_under_a_base_path() {
+        assert_eq!(
+            under_app("https://docs.example.org/guide").as_deref(),
+            Ok("https://docs.example.org/guide")
+        );
+    }
+
+    #[test]
+    fn emits_the_path_with_dot_segments_resolved() {
+        for (input, expected) in [
+            ("/a/./b/../c?x=1#f", "/a/c?x=1#f"),
+            ("/a/b/..", "/a/"),
+            ("/a/.", "/a/"),
+            ("/./a", "/a"),
+            ("/a/b/../../c", "/c"),
+            ("/a//../b", "/a/b"),
+        ] {
+            assert_eq!(check(input).as_deref(), Ok(expected), "input {input:?}");
+            assert_eq!(under_app(input).as_deref(), Ok(expected), "input {input:?}");
+        }
+    }
+
+    #[test]
+    fn rejects_percent_encoded_dot_in_any_case() {
+        for input in [
+            "/%2e%2e/x",
+            "/%2E%2E/x",
+            "/.%2e/x",
+            "/%2e./x",
+            "/%2e/x",
+            "/a/%2e%2E/b",
+            "/file%2ehtml",
+        ] {
+            rejects(input, ReturnToError::EncodedSeparator);
+            rejects_under_app(input, ReturnToError::EncodedSeparator);
+        }
+    }
+
+    #[test]
+    fn rejects_percent_encoded_slash_inside_the_path_in_any_case() {
+        for input in ["/a/%2f%2fb", "/a%2fb", "/a%2Fb", "/files/a%2Fb"] {
+            rejects(input, ReturnToError::EncodedSeparator);
+            rejects_under_app(input, ReturnToError::EncodedSeparator);
+        }
+    }
+
+    #[test]
+    fn rejects_percent_encoded_backslash_inside_the_path_in_any_case() {
+        for input in ["/a%5cb", "/a%5Cb"] {
+            rejects(input, ReturnToError::EncodedSeparator);
+            rejects_under_app(input, ReturnToError::EncodedSeparator);
+        }
+    }
+
+    #[test]
+    fn rejects_double_and_triple_encoded_separators_inside_the_path() {
+        for input in ["/a%252fb", "/a%25252Fb", "/%252e%252e/x", "/a%255cb"] {
+            rejects(input, ReturnToError::EncodedSeparator);
+            rejects_under_app(input, ReturnToError::EncodedSeparator);
+        }
+    }
+
+    #[test]
+    fn rejects_double_encoded_double_slash_under_a_base_path() {
+        rejects_under_app("/%252f%252fevil.com", ReturnToError::ProtocolRelative);
+        rejects_under_app("/%252F/evil.com", ReturnToError::ProtocolRelative);
+    }
+
+    #[test]
+    fn rejects_more_than_three_levels_of_percent_encoding() {
+        rejects("/a%2525252fb", ReturnToError::TooDeeplyEncoded);
+        rejects("/a?q=%2525252541", ReturnToError::TooDeeplyEncoded);
+        // Three levels are still looked through.
+        rejects("/a%25252fb", ReturnToError::EncodedSeparator);
+    }
+
+    #[test]
+    fn accepts_encoded_separators_in_the_query_and_fragment() {
+        let input = "/search?next=%2F%2Fevil&up=%2e%2e%5c#%2f";
+        assert_eq!(check(input).as_deref(), Ok(input));
+        assert_eq!(under_app(input).as_deref(), Ok(input));
+    }
+
+    /// Every known attack string, against a BASE_URL with a path.
+    const ATTACKS: &[&str] = &[
+        "//evil.com",
+        "//evil.com/path",
+        "/\\evil.com",
+        "\\\\evil.com",
+        "/%2f%2fevil.com",
+        "/%2F%2Fevil.com",
+        "/%2fevil.com",
+        "/%5cevil.com",
+        "/%5Cevil.com",
+        "/%252f%252fevil.com",
+        "/%25255cevil.com",
+        "/..//evil.com",
+        "/.//evil.com",
+        "/%2e%2e//evil.com",
+        "/./%2Fevil.com",
+        "/%2e./%2fevil.com",
+        "/../other",
+        "/../app/x",
+        " /account",
+        "/account ",
+        "\u{a0}/account",
+        "/a\r\nLocation: x",
+        "/a%0d%0aSet-Cookie:x",
+        "/a%250d",
+        "https:evil.com",
+        "https:/evil.com",
+        "javascript:alert(1)",
+        "data:text/html,x",
+        "ftp://app.example/",
+        "http://app.example//evil.com",
+        "https://app.example//evil.com",
+        "https://app.example/other",
+        "https://app.example/app/../other",
+        "https://app.example/app/%2e%2e/other",
+        "https://app.example@evil.com",
+        "https://app.example\\@evil.com",
+        "https://evil.com/",
+        "evil.com",
+    ];
+
+    #[test]
+    fn rejects_every_known_attack_under_a_base_path() {
+        for input in ATTACKS {
+            assert!(under_app(input).is_err(), "accepted {input:?}");
+        }
+    }
+
+    #[test]
+    fn accepted_targets_stay_under_the_base_path_once_prefixed() {
+        // What the engine does with an app-relative result: prefix + target,
+        // then a browser resolves it against the page.
+        let page = Url::parse("https://app.example/app/login").unwrap();
+        for input in ATTACKS.iter().copied().chain([
+            "/",
+            "/page",
+            "/a/./b/../c",
+            "/a//b",
+            "/app/page",
+            "https://app.example/app/x/../y",
+            "/search?next=%2F%2Fevil#//x",
+        ]) {
+            let Ok(target) = under_app(input) else {
+                continue;
+            };
+            assert!(
+                target.starts_with('/') && !target.starts_with("//"),
+                "{target}"
+            );
+            let followed = page.join(&format!("/app{target}")).unwrap();
+            assert_eq!(followed.origin(), page.origin(), "input {input:?}");
+            assert!(
+                followed.path().starts_with("/app/"),
+                "input {input:?} -> {followed}"
+            );
+            assert_eq!(&followed[Position::BeforePath..], format!("/app{target}"));
+        }
     }
 }
