@@ -32,7 +32,10 @@ async fn call_api(oidc: Oidc, tokens: Tokens) -> Response {
     match oidc.refresh().await {
         // Returning the update stores the refreshed tokens in the session cookie.
         Ok(update) => {
-            let len = update.tokens().and_then(|t| t.access_token()).map_or(0, str::len);
+            let len = update
+                .tokens()
+                .and_then(|t| t.access_token())
+                .map_or(0, str::len);
             (
                 update,
                 format!("refreshed; calling the API with the new token ({len} bytes)"),

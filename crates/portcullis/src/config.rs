@@ -39,7 +39,7 @@ pub enum ConfigError {
         reason: String,
     },
     /// Discovery or JWKS retrieval failed at startup.
-    #[error("OpenID Provider discovery failed for {issuer}")]
+    #[error("OpenID Provider discovery failed for {issuer}: {source}")]
     Discovery {
         /// The configured issuer.
         issuer: String,
@@ -48,10 +48,10 @@ pub enum ConfigError {
         source: BoxError,
     },
     /// The HTTP client for calls to the OP could not be built.
-    #[error("the HTTP client could not be built")]
+    #[error("the HTTP client could not be built: {0}")]
     HttpClient(#[source] crate::http_client::HttpError),
     /// A session or logout store could not be opened.
-    #[error("{name} could not be opened")]
+    #[error("{name} could not be opened: {source}")]
     Store {
         /// The setting that named it (`SESSION_STORE` or `LOGOUT_STORE`).
         name: &'static str,

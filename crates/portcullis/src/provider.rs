@@ -108,10 +108,6 @@ impl Provider {
     /// retry uses those without fetching again. When neither newer keys nor a
     /// refetch are available (rate limit closed, or the fetch failed), the
     /// first error is returned.
-    #[cfg_attr(
-        not(test),
-        allow(dead_code, reason = "the engine switches to it in its rewrite")
-    )]
     pub(crate) async fn verify_with_keys<T, E>(
         &self,
         now: u64,
@@ -127,30 +123,6 @@ impl Provider {
                 }
             }
             other => other,
-        }
-    }
-
-    /// The current key set, refreshed first if the periodic refresh is due.
-    /// A failed periodic refresh keeps the old keys (and logs a warning).
-    pub(crate) async fn keys(&self, now: u64) -> Arc<Jwks> {
-        self.snapshot_after_periodic(now).await.keys
-    }
-
-    /// The keys to retry with after a token named an unknown `kid`, or `None`
-    /// when a refetch was attempted and failed.
-    ///
-    /// Prefer [`verify_with_keys`](Self::verify_with_keys): this call cannot
-    /// know which keys the caller checked against, so when the rate limit is
-    /// closed (a refetch happened in the last minute, possibly after the
-    /// caller read its keys) it returns the current keys for one more try
-    /// rather than `None`. That costs a caller whose `kid` is really unknown
-    /// one extra key lookup, never an extra fetch.
-    pub(crate) async fn keys_after_unknown_kid(&self, now: u64) -> Option<Arc<Jwks>> {
-        let seen = self.snapshot().generation;
-        match self.after_unknown_kid(seen, now).await {
-            AfterUnknownKid::Newer(keys) => Some(keys),
-            AfterUnknownKid::RateLimited => Some(self.snapshot().keys),
-            AfterUnknownKid::Failed => None,
         }
     }
 
@@ -552,9 +524,6 @@ mod tests {
                 panic!("the keys another caller fetched must be used")
             }
         }
-        // The legacy entry point gives the fresh keys too, without a fetch.
-        let keys = provider.keys_after_unknown_kid(T0 + 7).await.expect("keys");
-        assert!(validate_id_token(&token, &keys, &expectations_for(&issuer)).is_ok());
         assert_eq!(op.hits(), 2, "no fetch beyond the first");
     }
 

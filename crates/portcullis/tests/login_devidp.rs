@@ -311,7 +311,15 @@ async fn state_is_single_use() {
         .request(Method::GET, callback.as_str(), "text/html")
         .await;
     assert_eq!(first.status(), StatusCode::FOUND);
-    let replay = agent
+    // The same, now signed-in browser reloading the callback is sent on to
+    // the application (the code is not redeemed again).
+    let reload = agent
+        .request(Method::GET, callback.as_str(), "text/html")
+        .await;
+    assert_eq!(reload.status(), StatusCode::FOUND);
+    assert_eq!(reload.headers()["location"], "/");
+    // Anyone else replaying it is refused.
+    let replay = Agent::browser()
         .request(Method::GET, callback.as_str(), "application/json")
         .await;
     assert_eq!(replay.status(), StatusCode::BAD_REQUEST);
@@ -1246,7 +1254,8 @@ async fn transaction_cookie_on_https(mode: ResponseMode) -> String {
         .get_all("set-cookie")
         .iter()
         .filter_map(|v| v.to_str().ok())
-        .find(|v| v.starts_with("portcullis.session.txn="))
+        // On https with Path=/ the cookies carry the __Host- prefix.
+        .find(|v| v.starts_with("__Host-portcullis.session.txn="))
         .expect("transaction cookie")
         .to_owned()
 }

@@ -296,23 +296,17 @@ impl Engine {
     }
 
     /// Runs a token check with the current keys, and once more after a JWKS
-    /// refetch when it failed on an unknown `kid`.
+    /// refetch (rate-limited, shared by concurrent callers) when it failed on
+    /// an unknown `kid`.
     pub(crate) async fn with_keys<T, E>(
         &self,
         now: u64,
         check: impl Fn(&portcullis_core::jose::Jwks) -> Result<T, E>,
         is_unknown_kid: impl Fn(&E) -> bool,
     ) -> Result<T, E> {
-        let keys = self.provider.keys(now).await;
-        match check(&keys) {
-            Err(error) if is_unknown_kid(&error) => {
-                match self.provider.keys_after_unknown_kid(now).await {
-                    Some(fresh) => check(&fresh),
-                    None => Err(error),
-                }
-            }
-            other => other,
-        }
+        self.provider
+            .verify_with_keys(now, check, is_unknown_kid)
+            .await
     }
 }
 

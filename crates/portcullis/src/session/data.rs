@@ -250,7 +250,7 @@ mod tests {
         SessionData {
             id: "AAAAAAAAAAAAAAAAAAAAAA".into(),
             created_at: now,
-            created_ms: now * 1000,
+            created_ms: now.saturating_mul(1000),
             removed_claims: Vec::new(),
             refreshed_at: now,
             claims: serde_json::value::to_raw_value(&claims).unwrap(),
