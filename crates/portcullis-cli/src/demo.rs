@@ -36,7 +36,8 @@ pub(crate) async fn run(args: DemoArgs) -> Result<(), Box<dyn std::error::Error>
         client_secret.clone(),
         format!("{base_url}/callback"),
     )
-    .with_post_logout_redirect_uri(format!("{base_url}/"));
+    .with_post_logout_redirect_uri(format!("{base_url}/"))
+    .with_backchannel_logout_uri(format!("{base_url}/backchannel-logout"));
     let idp_config = DevIdpConfig::new()
         .with_issuer(issuer.clone())
         .with_client(client);

@@ -58,6 +58,15 @@ fn parse_client(value: &str) -> Result<DevClient, String> {
     for root in roots {
         client = client.with_post_logout_redirect_uri(root);
     }
+    // Portcullis mounts /backchannel-logout next to /callback: register it so
+    // ending a session at the dev OP reaches the application.
+    let backchannel = match first.strip_suffix("/callback") {
+        Some(base) => format!("{base}/backchannel-logout"),
+        None => url::Url::parse(first)
+            .map(|u| format!("{}/backchannel-logout", u.origin().ascii_serialization()))
+            .map_err(|e| format!("invalid redirect URI {first:?}: {e}"))?,
+    };
+    client = client.with_backchannel_logout_uri(backchannel);
     Ok(client)
 }
 
