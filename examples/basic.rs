@@ -9,9 +9,18 @@
 //! - `GET /` is public and says whether you are signed in.
 //! - `GET /profile` is protected: the user's claims as JSON when signed in; a
 //!   302 to login for browsers and a 401 JSON body for API clients otherwise.
-//! - `/login`, `/callback` and `/logout` are the middleware's routes.
+//! - `/login`, `/callback` and `/logout` are the middleware's routes, with
+//!   `POST /backchannel-logout` and `GET /frontchannel-logout` for logout
+//!   started by the OP (back-channel logout works on its own: the logout
+//!   markers are kept in memory).
+//! - `SESSION_STORE` (`cookie` by default, `memory`, or `redis://…`,
+//!   `redis+cluster://…`, `redis+sentinel://…`) and `LOGOUT_STORE`
+//!   (`memory` by default, or a Redis URL; with Redis sessions the markers go
+//!   to the same Redis) let several replicas share sessions and logouts.
 //!
 //! This contract is stable: other tools (benchmarks, interop scripts) drive it.
+
+use std::sync::Arc;
 
 use axum::Json;
 use axum::Router;
@@ -44,6 +53,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .unwrap_or(3000);
     let oidc = OidcLayerBuilder::from_env()?
         .auth_required(false)
+        .store_opener(Arc::new(portcullis_redis::RedisOpener::default()))
         .build()
         .await?;
     let app = Router::new()

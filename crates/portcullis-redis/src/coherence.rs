@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 
 use moka::Expiry;
 use moka::sync::Cache;
-use portcullis::store::{Cached, SessionRecord};
+use portcullis_store::{Cached, SessionRecord};
 
 /// How long a PONG keeps the local copy serving.
 pub(crate) const LEASE: Duration = Duration::from_millis(1_000);

@@ -95,7 +95,7 @@ impl RedisOptions {
 
     /// The longest a store call waits for Redis (default 1 s), reconnection
     /// included. After it the call fails with
-    /// [`StoreError::Unavailable`](portcullis::store::StoreError::Unavailable).
+    /// [`StoreError::Unavailable`](portcullis_store::StoreError::Unavailable).
     pub fn command_timeout(mut self, timeout: Duration) -> Self {
         self.command_timeout = timeout;
         self

@@ -1,7 +1,7 @@
 //! # portcullis-redis
 //!
-//! Redis [`SessionStore`](portcullis::store::SessionStore) and
-//! [`LogoutStore`](portcullis::store::LogoutStore) for portcullis: single
+//! Redis [`SessionStore`](portcullis_store::SessionStore) and
+//! [`LogoutStore`](portcullis_store::LogoutStore) for portcullis: single
 //! node, Redis Cluster, Redis Sentinel and TLS, on the `redis` crate. Each
 //! replica keeps a local copy of the sessions and logout markers it has
 //! served, kept coherent through a Redis pub/sub channel, so a request whose
@@ -21,8 +21,8 @@
 //! let url = std::env::var("SESSION_STORE")?;
 //! let stores = RedisStores::connect(&url, RedisOptions::default()).await?;
 //!
-//! let session_store: Arc<dyn portcullis::store::SessionStore> = Arc::new(stores.session_store());
-//! let logout_store: Arc<dyn portcullis::store::LogoutStore> = Arc::new(stores.logout_store());
+//! let session_store: Arc<dyn portcullis_store::SessionStore> = Arc::new(stores.session_store());
+//! let logout_store: Arc<dyn portcullis_store::LogoutStore> = Arc::new(stores.logout_store());
 //! # let _ = (&session_store, &logout_store);
 //! // Hand both to the layer builder (`OidcLayerBuilder::session_store` and
 //! // `OidcLayerBuilder::logout_store`, both taking an `Arc<dyn …>`):
@@ -114,6 +114,7 @@
 mod coherence;
 mod config;
 mod conn;
+mod opener;
 mod stores;
 mod subscriber;
 
@@ -121,4 +122,5 @@ pub use config::{
     DEFAULT_COMMAND_TIMEOUT, DEFAULT_CONNECT_TIMEOUT, DEFAULT_KEY_PREFIX,
     DEFAULT_LOCAL_MARKER_CAPACITY, DEFAULT_LOCAL_SESSION_CAPACITY, RedisConfigError, RedisOptions,
 };
+pub use opener::RedisOpener;
 pub use stores::{RedisLogoutStore, RedisSessionStore, RedisStores};

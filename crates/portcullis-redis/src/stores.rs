@@ -5,9 +5,7 @@ use std::hash::{BuildHasher, RandomState};
 use std::sync::{Arc, LazyLock};
 use std::time::{Duration, Instant};
 
-use portcullis::store::{
-    Cached, LogoutStore, SessionRecord, SessionStore, StoreError, StoreFuture,
-};
+use portcullis_store::{Cached, LogoutStore, SessionRecord, SessionStore, StoreError, StoreFuture};
 use redis::{RedisError, RedisResult, Script};
 use tokio::sync::oneshot;
 

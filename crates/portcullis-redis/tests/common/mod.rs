@@ -7,7 +7,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use portcullis::store::{Cached, SessionRecord};
+use portcullis_store::{Cached, SessionRecord};
 
 /// The Redis that is always running on this machine.
 pub const SHARED_REDIS: &str = "redis://127.0.0.1:6379";
@@ -192,7 +192,9 @@ impl RedisServer {
     pub fn wait_ready(&self) {
         let deadline = Instant::now() + Duration::from_secs(10);
         while Instant::now() < deadline {
-            if let Ok(mut con) = self.client().get_connection_with_timeout(Duration::from_millis(200))
+            if let Ok(mut con) = self
+                .client()
+                .get_connection_with_timeout(Duration::from_millis(200))
                 && redis::cmd("PING").query::<String>(&mut con).is_ok()
             {
                 return;

@@ -65,7 +65,7 @@ impl Engine {
         id: &str,
         record: &SessionRecord,
     ) -> Option<Arc<ActiveSession>> {
-        record.decoded(|bytes| {
+        record.decoded_with(|bytes| {
             let text = std::str::from_utf8(bytes).ok()?;
             let data = SessionData::open(&self.keys, &record_aad(id), text).ok()?;
             // The record is bound to its id twice: by the associated data and by
