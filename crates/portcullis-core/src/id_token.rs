@@ -39,9 +39,10 @@ use subtle::ConstantTimeEq;
 
 use crate::config::ClientConfig;
 use crate::jose::claims::{
-    self, ClaimError, CommonExpectations, optional_numeric_date, optional_string,
+    self, ClaimError, CommonClaims, CommonExpectations, optional_numeric_date, optional_string,
 };
-use crate::jose::{Algorithm, Jwks, JwsError, JwsPolicy, verify_jws};
+use crate::jose::{Algorithm, Jwks, JwsError, JwsPolicy, decode_unverified, verify_jws};
+use crate::logout_token::BACKCHANNEL_LOGOUT_EVENT;
 use crate::secret::Secret;
 
 /// An `iat` older than this (24 hours, plus skew) is rejected as absurd: an
@@ -303,22 +304,16 @@ pub fn validate_id_token(
     )
     .map_err(from_claim_error)?;
 
-    let sub = claims::required_string(&claims, "sub").map_err(from_claim_error)?;
-    if sub.is_empty() {
-        return Err(IdTokenError::EmptySubject);
-    }
+    let claims = id_token_claims(claims, verified.alg, common)?;
 
-    let nonce = optional_string(&claims, "nonce").map_err(from_claim_error)?;
     if let Some(expected) = exp.nonce {
-        let actual = nonce.as_deref().ok_or(IdTokenError::NonceMissing)?;
+        let actual = claims.nonce.as_deref().ok_or(IdTokenError::NonceMissing)?;
         if !bool::from(actual.as_bytes().ct_eq(expected.as_bytes())) {
             return Err(IdTokenError::NonceMismatch);
         }
     }
-
-    let auth_time = optional_numeric_date(&claims, "auth_time").map_err(from_claim_error)?;
     if let Some(max_age) = exp.max_age {
-        let auth_time = auth_time.ok_or(IdTokenError::AuthTimeMissing)?;
+        let auth_time = claims.auth_time.ok_or(IdTokenError::AuthTimeMissing)?;
         if auth_time
             .saturating_add(max_age)
             .saturating_add(exp.skew_secs)
@@ -327,9 +322,54 @@ pub fn validate_id_token(
             return Err(IdTokenError::AuthTooOld);
         }
     }
+    Ok(claims)
+}
 
+/// Reads the claims of an ID token that [`validate_id_token`] (or
+/// [`validate_refreshed_id_token`]) **already accepted** and that has been
+/// kept since in storage nobody else can write, such as Portcullis's
+/// encrypted session. The engine uses it to recover the original ID token's
+/// claims when it checks a refreshed one (Core §12.2).
+///
+/// The signature is **not** verified again and no rule that depends on an
+/// expectation or on the clock is applied (`iss`/`aud` comparison, `exp`,
+/// `iat`, `nbf`, nonce, `max_age`): a stored token is expected to have
+/// expired. What is still checked is the shape, with the same parsing code
+/// as [`validate_id_token`]: three base64url segments within
+/// [`crate::jose::MAX_JWS_LEN`], a known `alg` that is not `none`, and every
+/// claim of the right JSON type (`iss`, `sub`, `aud`, `exp` and `iat`
+/// required, `sub` non-empty).
+///
+/// **Never call it on a token from the network**: it would accept a forged
+/// one. Use [`validate_id_token`] for those.
+///
+/// ```
+/// use portcullis_core::id_token::stored_id_token_claims;
+/// // Not a JWS at all: rejected, never a panic.
+/// assert!(stored_id_token_claims("not-a-token").is_err());
+/// ```
+pub fn stored_id_token_claims(token: &str) -> Result<IdTokenClaims, IdTokenError> {
+    let (alg, claims) = decode_unverified(token)?;
+    let common = claims::parse_common_claims(&claims).map_err(from_claim_error)?;
+    id_token_claims(claims, alg, common)
+}
+
+/// The ID-token-specific claims, type-checked, on top of the common ones:
+/// `sub` (required, non-empty), `nonce`, `auth_time` and `sid`. Shared by
+/// [`validate_id_token`] and [`stored_id_token_claims`] so both read a token
+/// the same way.
+fn id_token_claims(
+    claims: Map<String, Value>,
+    alg: Algorithm,
+    common: CommonClaims,
+) -> Result<IdTokenClaims, IdTokenError> {
+    let sub = claims::required_string(&claims, "sub").map_err(from_claim_error)?;
+    if sub.is_empty() {
+        return Err(IdTokenError::EmptySubject);
+    }
+    let nonce = optional_string(&claims, "nonce").map_err(from_claim_error)?;
+    let auth_time = optional_numeric_date(&claims, "auth_time").map_err(from_claim_error)?;
     let sid = optional_string(&claims, "sid").map_err(from_claim_error)?;
-
     Ok(IdTokenClaims {
         iss: common.iss,
         sub,
@@ -340,7 +380,7 @@ pub fn validate_id_token(
         nonce,
         auth_time,
         sid,
-        alg: verified.alg,
+        alg,
         claims,
     })
 }
@@ -398,9 +438,6 @@ pub fn validate_refreshed_id_token(
     }
     Ok(refreshed)
 }
-
-/// The Back-Channel Logout event, whose presence marks a logout token.
-const BACKCHANNEL_LOGOUT_EVENT: &str = "http://schemas.openid.net/event/backchannel-logout";
 
 /// True for a `typ` that marks a token as something other than an ID token:
 /// a logout token (`logout+jwt`) or a JWT access token (`at+jwt`, RFC 9068),
@@ -1067,5 +1104,102 @@ mod tests {
             refresh(json!({"sub": 5})),
             Err(IdTokenError::WrongClaimType("sub"))
         );
+    }
+
+    // Stored ID tokens (re-read from the encrypted session).
+
+    #[test]
+    fn stored_id_token_claims_round_trip_a_validated_token() {
+        let token = rs256(&base_claims());
+        let validated = validate_id_token(&token, &standard_jwks(), &expectations()).unwrap();
+        assert_eq!(stored_id_token_claims(&token), Ok(validated.clone()));
+        // No clock: the same claims long after the token has expired.
+        assert_eq!(
+            check_at(&base_claims(), NOW + 365 * 24 * 3_600),
+            Err(IdTokenError::Expired)
+        );
+        assert_eq!(stored_id_token_claims(&token).unwrap().exp, validated.exp);
+
+        // An HS256 token keeps its alg.
+        let secret = Secret::new("a-client-secret-of-thirty-two-bytes");
+        let token = sign(
+            &base_claims(),
+            &jsonwebtoken::EncodingKey::from_secret(secret.expose().as_bytes()),
+            Algorithm::HS256,
+            None,
+        );
+        let exp = IdTokenExpectations {
+            client_secret: Some(&secret),
+            allowed_algs: &[Algorithm::HS256],
+            ..expectations()
+        };
+        let validated = validate_id_token(&token, &standard_jwks(), &exp).unwrap();
+        assert_eq!(stored_id_token_claims(&token), Ok(validated));
+    }
+
+    #[test]
+    fn stored_id_token_claims_reject_garbage() {
+        let payload = b64url(base_claims().to_string().as_bytes());
+        let rs_header = b64url(br#"{"alg":"RS256"}"#);
+        for (token, expected) in [
+            (String::new(), IdTokenError::Jws(JwsError::Malformed)),
+            ("not-a-token".into(), IdTokenError::Jws(JwsError::Malformed)),
+            ("a.b".into(), IdTokenError::Jws(JwsError::Malformed)),
+            ("a.b.c.d.e".into(), IdTokenError::Jws(JwsError::Malformed)),
+            (
+                "!!.b.c".into(),
+                IdTokenError::Jws(JwsError::InvalidBase64("header")),
+            ),
+            (
+                format!("{}.{payload}.", b64url(b"not json")),
+                IdTokenError::Jws(JwsError::InvalidHeader),
+            ),
+            (
+                format!("{}.{payload}.", b64url(br#"{"alg":"none"}"#)),
+                IdTokenError::Jws(JwsError::AlgNone),
+            ),
+            (
+                format!("{}.{payload}.", b64url(br#"{"alg":"XS256"}"#)),
+                IdTokenError::Jws(JwsError::UnsupportedAlg),
+            ),
+            (
+                format!("{rs_header}.{}.", b64url(b"[1]")),
+                IdTokenError::Jws(JwsError::InvalidPayload),
+            ),
+            (
+                format!(
+                    "{rs_header}.{}.",
+                    b64url(&with(json!({"sub": null})).to_string().into_bytes())
+                ),
+                IdTokenError::MissingClaim("sub"),
+            ),
+            (
+                format!(
+                    "{rs_header}.{}.",
+                    b64url(&with(json!({"sub": ""})).to_string().into_bytes())
+                ),
+                IdTokenError::EmptySubject,
+            ),
+            (
+                format!(
+                    "{rs_header}.{}.",
+                    b64url(&with(json!({"exp": "soon"})).to_string().into_bytes())
+                ),
+                IdTokenError::WrongClaimType("exp"),
+            ),
+            (
+                format!(
+                    "{rs_header}.{}.",
+                    b64url(&with(json!({"aud": [CLIENT, 7]})).to_string().into_bytes())
+                ),
+                IdTokenError::WrongClaimType("aud"),
+            ),
+            (
+                format!("{}.{payload}.", "x".repeat(crate::jose::MAX_JWS_LEN)),
+                IdTokenError::Jws(JwsError::TooLarge),
+            ),
+        ] {
+            assert_eq!(stored_id_token_claims(&token), Err(expected), "{token:.60}");
+        }
     }
 }

@@ -7,6 +7,8 @@
 //! - [`discovery`]: provider metadata, fetched by the adapter and validated here.
 //! - [`jose`]: algorithms, JWKS parsing and key selection, JWS verification.
 //! - [`id_token`]: ID token validation (OpenID Connect Core §3.1.3.7).
+//! - [`logout_token`]: logout token validation (Back-Channel Logout 1.0
+//!   §2.6).
 //! - [`authorize`], [`pkce`], [`callback`], [`token`], [`userinfo`],
 //!   [`end_session`]: the authorization code flow, step by step.
 //! - [`return_to`]: open-redirect-proof `returnTo` handling.
@@ -21,6 +23,7 @@ pub mod end_session;
 pub mod http;
 pub mod id_token;
 pub mod jose;
+pub mod logout_token;
 pub mod pkce;
 pub mod random;
 pub mod return_to;

@@ -36,7 +36,8 @@ pub(crate) struct CommonExpectations<'a> {
     pub max_iat_age_secs: u64,
 }
 
-/// The claims the shared checks validated.
+/// The claims the shared checks read (and, through
+/// [`check_common_claims`], validated).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct CommonClaims {
     pub iss: String,
@@ -44,74 +45,87 @@ pub(crate) struct CommonClaims {
     pub azp: Option<String>,
     pub exp: u64,
     pub iat: u64,
+    pub nbf: Option<u64>,
 }
 
-/// Checks `iss`, `aud`, `azp`, `exp`, `iat` and `nbf`:
+/// Reads `iss`, `aud`, `azp`, `exp`, `iat` and `nbf` with their JSON types
+/// checked, and nothing else: no comparison with an expected value, no
+/// clock. `iss`, `aud`, `exp` and `iat` are required.
 ///
-/// - `iss` is a string exactly equal to the expected issuer;
-/// - `aud` is a string or an array of strings that contains `client_id`;
+/// [`check_common_claims`] is this plus the rules; a token already
+/// validated and kept in trusted storage is read with this alone.
+pub(crate) fn parse_common_claims(claims: &Map<String, Value>) -> Result<CommonClaims, ClaimError> {
+    Ok(CommonClaims {
+        iss: required_string(claims, "iss")?,
+        aud: audiences(claims)?,
+        azp: optional_string(claims, "azp")?,
+        exp: required_numeric_date(claims, "exp")?,
+        iat: required_numeric_date(claims, "iat")?,
+        nbf: optional_numeric_date(claims, "nbf")?,
+    })
+}
+
+/// Checks `iss`, `aud`, `azp`, `exp`, `iat` and `nbf`. Every type is
+/// checked first ([`parse_common_claims`]), then:
+///
+/// - `iss` is exactly equal to the expected issuer;
+/// - `aud` contains `client_id`;
 /// - with more than one `aud` entry, `azp` is required;
 /// - every `aud` entry equals `client_id`: Portcullis trusts no other
 ///   audience, so a token also meant for someone else is rejected;
-/// - `azp`, if present, is a string equal to `client_id`;
-/// - `exp` is a NumericDate and `now < exp + skew`;
-/// - `iat` is a NumericDate, `iat <= now + skew` and
-///   `now <= iat + max_iat_age + skew`;
-/// - `nbf`, if present, is a NumericDate and `nbf <= now + skew`.
+/// - `azp`, if present, equals `client_id`;
+/// - `now < exp + skew`;
+/// - `iat <= now + skew` and `now <= iat + max_iat_age + skew`;
+/// - `nbf`, if present, is `<= now + skew`.
 pub(crate) fn check_common_claims(
     claims: &Map<String, Value>,
     exp: &CommonExpectations<'_>,
 ) -> Result<CommonClaims, ClaimError> {
-    let iss = required_string(claims, "iss")?;
-    if iss != exp.issuer {
+    let common = parse_common_claims(claims)?;
+    if common.iss != exp.issuer {
         return Err(ClaimError::IssuerMismatch {
             expected: exp.issuer.to_owned(),
-            actual: truncate_for_echo(&iss),
+            actual: truncate_for_echo(&common.iss),
         });
     }
 
-    let aud = audiences(claims)?;
-    let azp = optional_string(claims, "azp")?;
+    let aud = &common.aud;
     if !aud.iter().any(|a| a == exp.client_id) {
         return Err(ClaimError::AudienceMismatch);
     }
-    if aud.len() > 1 && azp.is_none() {
+    if aud.len() > 1 && common.azp.is_none() {
         return Err(ClaimError::AzpRequired);
     }
     if aud.iter().any(|a| a != exp.client_id) {
         return Err(ClaimError::UntrustedAudience);
     }
-    if azp.as_deref().is_some_and(|azp| azp != exp.client_id) {
+    if common
+        .azp
+        .as_deref()
+        .is_some_and(|azp| azp != exp.client_id)
+    {
         return Err(ClaimError::AzpMismatch);
     }
 
-    let expires = required_numeric_date(claims, "exp")?;
-    let iat = required_numeric_date(claims, "iat")?;
-    let nbf = optional_numeric_date(claims, "nbf")?;
-    if exp.now >= expires.saturating_add(exp.skew_secs) {
+    let late = exp.now.saturating_add(exp.skew_secs);
+    if exp.now >= common.exp.saturating_add(exp.skew_secs) {
         return Err(ClaimError::Expired);
     }
-    if iat > exp.now.saturating_add(exp.skew_secs) {
+    if common.iat > late {
         return Err(ClaimError::IssuedInFuture);
     }
     if exp.now
-        > iat
+        > common
+            .iat
             .saturating_add(exp.max_iat_age_secs)
             .saturating_add(exp.skew_secs)
     {
         return Err(ClaimError::IssuedTooLongAgo);
     }
-    if nbf.is_some_and(|nbf| nbf > exp.now.saturating_add(exp.skew_secs)) {
+    if common.nbf.is_some_and(|nbf| nbf > late) {
         return Err(ClaimError::NotYetValid);
     }
-
-    Ok(CommonClaims {
-        iss,
-        aud,
-        azp,
-        exp: expires,
-        iat,
-    })
+    Ok(common)
 }
 
 /// A string claim that must be present.

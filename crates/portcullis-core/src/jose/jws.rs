@@ -141,39 +141,20 @@ pub fn verify_jws(
     jwks: &Jwks,
     policy: &JwsPolicy<'_>,
 ) -> Result<VerifiedJws, JwsError> {
-    if token.len() > MAX_JWS_LEN {
-        return Err(JwsError::TooLarge);
-    }
-    let mut parts = token.split('.');
-    let (Some(header_b64), Some(payload_b64), Some(signature_b64), None) =
-        (parts.next(), parts.next(), parts.next(), parts.next())
-    else {
-        return Err(JwsError::Malformed);
-    };
-    let header_bytes = b64(header_b64, "header")?;
-    let payload_bytes = b64(payload_b64, "payload")?;
-    let signature = b64(signature_b64, "signature")?;
-
-    let header: Map<String, Value> =
-        serde_json::from_slice(&header_bytes).map_err(|_| JwsError::InvalidHeader)?;
+    let Compact {
+        header,
+        payload,
+        signature,
+        signing_input,
+        signature_b64,
+    } = split_compact(token)?;
     let alg = check_header(&header, policy)?;
     if signature.is_empty() {
         return Err(JwsError::InvalidSignature);
     }
-    let kid = match header.get("kid") {
-        None => None,
-        Some(Value::String(k)) => Some(k.clone()),
-        Some(_) => return Err(JwsError::InvalidKid),
-    };
-    let typ = match header.get("typ") {
-        None => None,
-        Some(Value::String(t)) => Some(t.clone()),
-        Some(_) => return Err(JwsError::InvalidTyp),
-    };
+    let kid = header_string(&header, "kid", JwsError::InvalidKid)?;
+    let typ = header_string(&header, "typ", JwsError::InvalidTyp)?;
 
-    // The signing input is the first two segments exactly as received.
-    let signing_input_len = header_b64.len() + 1 + payload_b64.len();
-    let signing_input = &token.as_bytes()[..signing_input_len];
     let jwt_alg = alg.to_jsonwebtoken();
 
     let verified = if alg.is_symmetric() {
@@ -197,14 +178,97 @@ pub fn verify_jws(
         return Err(JwsError::InvalidSignature);
     }
 
-    let claims: Map<String, Value> =
-        serde_json::from_slice(&payload_bytes).map_err(|_| JwsError::InvalidPayload)?;
+    let claims = parse_payload(&payload)?;
     Ok(VerifiedJws {
         alg,
         kid,
         typ,
         claims,
     })
+}
+
+/// Reads the `alg` header and the payload of a compact JWS **without
+/// verifying its signature** and without the header rules beyond `alg`.
+///
+/// Only for a token that [`verify_jws`] already accepted and that has been
+/// kept since where nobody else could change it (Portcullis's encrypted
+/// session); see [`crate::id_token::stored_id_token_claims`]. It uses the
+/// same segment, base64url and JSON parsing as [`verify_jws`], and still
+/// rejects `alg` `none` and algorithms Portcullis does not know.
+pub(crate) fn decode_unverified(token: &str) -> Result<(Algorithm, Map<String, Value>), JwsError> {
+    let compact = split_compact(token)?;
+    let alg = header_alg(&compact.header)?;
+    let claims = parse_payload(&compact.payload)?;
+    Ok((alg, claims))
+}
+
+/// A compact JWS split into its segments, with the header parsed as a JSON
+/// object. Nothing in it is verified yet.
+struct Compact<'t> {
+    header: Map<String, Value>,
+    payload: Vec<u8>,
+    signature: Vec<u8>,
+    /// The first two segments exactly as received: what the signature covers.
+    signing_input: &'t [u8],
+    signature_b64: &'t str,
+}
+
+/// The size limit, the three unpadded base64url segments, and the header
+/// as a JSON object.
+fn split_compact(token: &str) -> Result<Compact<'_>, JwsError> {
+    if token.len() > MAX_JWS_LEN {
+        return Err(JwsError::TooLarge);
+    }
+    let mut parts = token.split('.');
+    let (Some(header_b64), Some(payload_b64), Some(signature_b64), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return Err(JwsError::Malformed);
+    };
+    let header_bytes = b64(header_b64, "header")?;
+    let payload = b64(payload_b64, "payload")?;
+    let signature = b64(signature_b64, "signature")?;
+    let header: Map<String, Value> =
+        serde_json::from_slice(&header_bytes).map_err(|_| JwsError::InvalidHeader)?;
+    let signing_input_len = header_b64.len() + 1 + payload_b64.len();
+    Ok(Compact {
+        header,
+        payload,
+        signature,
+        signing_input: &token.as_bytes()[..signing_input_len],
+        signature_b64,
+    })
+}
+
+/// The payload as a JSON object.
+fn parse_payload(payload: &[u8]) -> Result<Map<String, Value>, JwsError> {
+    serde_json::from_slice(payload).map_err(|_| JwsError::InvalidPayload)
+}
+
+/// A header parameter that must be a string when present.
+fn header_string(
+    header: &Map<String, Value>,
+    name: &str,
+    wrong_type: JwsError,
+) -> Result<Option<String>, JwsError> {
+    match header.get(name) {
+        None => Ok(None),
+        Some(Value::String(v)) => Ok(Some(v.clone())),
+        Some(_) => Err(wrong_type),
+    }
+}
+
+/// The header's `alg`: a string naming an algorithm Portcullis knows, and
+/// never `none` (in any case).
+fn header_alg(header: &Map<String, Value>) -> Result<Algorithm, JwsError> {
+    let alg_name = header
+        .get("alg")
+        .and_then(Value::as_str)
+        .ok_or(JwsError::MissingAlg)?;
+    if alg_name.eq_ignore_ascii_case("none") {
+        return Err(JwsError::AlgNone);
+    }
+    alg_name.parse().map_err(|_| JwsError::UnsupportedAlg)
 }
 
 /// One signature check by jsonwebtoken. Any error (a key of the wrong
@@ -229,14 +293,7 @@ fn check_header(
     header: &Map<String, Value>,
     policy: &JwsPolicy<'_>,
 ) -> Result<Algorithm, JwsError> {
-    let alg_name = header
-        .get("alg")
-        .and_then(Value::as_str)
-        .ok_or(JwsError::MissingAlg)?;
-    if alg_name.eq_ignore_ascii_case("none") {
-        return Err(JwsError::AlgNone);
-    }
-    let alg: Algorithm = alg_name.parse().map_err(|_| JwsError::UnsupportedAlg)?;
+    let alg = header_alg(header)?;
     if !policy.allowed_algs.contains(&alg) {
         return Err(JwsError::AlgNotAllowed(alg));
     }

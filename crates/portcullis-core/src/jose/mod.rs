@@ -22,4 +22,5 @@ pub use jwks::{
     Jwk, Jwks, JwksError, JwksRefreshPolicy, KeySelectionError, KeyType, MAX_CANDIDATE_KEYS,
     MAX_JWKS_KEYS,
 };
+pub(crate) use jws::decode_unverified;
 pub use jws::{JwsError, JwsPolicy, MAX_JWS_LEN, VerifiedJws, verify_jws};
