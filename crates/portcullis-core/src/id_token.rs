@@ -33,6 +33,10 @@
 //! `at_hash` is optional in the code flow). The 255-character limit Core §2
 //! puts on `sub` is not enforced: exceeding it is the OP's bug, and the value
 //! is still a stable key.
+//!
+//! [`stored_id_token_claims`] reads back an ID token that was validated
+//! earlier and kept in trusted storage, with the same claim parsing and none
+//! of the signature or clock rules.
 
 use serde_json::{Map, Value};
 use subtle::ConstantTimeEq;

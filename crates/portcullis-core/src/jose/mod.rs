@@ -6,9 +6,10 @@
 //! - [`JwksRefreshPolicy`]: when the adapter should fetch the JWKS again.
 //! - [`verify_jws`]: header rules plus the signature check (by `jsonwebtoken`).
 //!
-//! Claim rules live with each token type ([`crate::id_token`]); the checks
-//! they share (`iss`, `aud`/`azp`, `exp`, `iat`, `nbf`, typed claim access)
-//! are in a crate-private `claims` module so a logout-token module can reuse them.
+//! Claim rules live with each token type ([`crate::id_token`],
+//! [`crate::logout_token`]); the checks they share (`iss`, `aud`/`azp`,
+//! `exp`, `iat`, `nbf`, typed claim access) are in a crate-private `claims`
+//! module.
 
 mod alg;
 pub(crate) mod claims;
