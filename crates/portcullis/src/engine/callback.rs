@@ -220,7 +220,7 @@ fn callback_pairs(parts: &Parts, body: &[u8]) -> Result<Vec<(String, String)>, O
             .headers
             .get(header::CONTENT_TYPE)
             .and_then(|v| v.to_str().ok())
-            .is_some_and(|ct| ct.starts_with("application/x-www-form-urlencoded"));
+            .is_some_and(super::response::is_form_content_type);
         if !form {
             return Err(OidcError::BadCallback(
                 "a POST callback must be application/x-www-form-urlencoded",

@@ -59,7 +59,7 @@ impl Engine {
             .headers
             .get(header::CONTENT_TYPE)
             .and_then(|v| v.to_str().ok())
-            .is_some_and(|ct| ct.starts_with("application/x-www-form-urlencoded"));
+            .is_some_and(super::response::is_form_content_type);
         if !form {
             return Err(OidcError::InvalidLogoutRequest(
                 "the body must be application/x-www-form-urlencoded".into(),
@@ -103,6 +103,28 @@ impl Engine {
             )
             .await
             .map_err(|e| OidcError::InvalidLogoutRequest(e.to_string()))?;
+        let key = match (&claims.sid, &claims.sub) {
+            (Some(sid), _) => markers::sid_key(&claims.iss, sid),
+            (None, Some(sub)) => markers::sub_key(&claims.iss, sub),
+            (None, None) => {
+                return Err(OidcError::InvalidLogoutRequest(
+                    "the logout token names neither sub nor sid".into(),
+                ));
+            }
+        };
+        // The marker's time comes from the token, capped at now: a session
+        // that started before the OP issued the token (allowing for clock
+        // skew) ends, and a replay of the same token can never move the
+        // marker past that time, so it cannot end a later login. This lets
+        // the marker be written before the jti is recorded: when the write
+        // fails (503), the OP's retry is not refused as a replay.
+        let at_ms = now_unix_ms().min(
+            claims
+                .iat
+                .saturating_add(self.settings.clock_skew_secs)
+                .saturating_mul(1000),
+        );
+        self.mark_at(&key, at_ms).await?;
         let jti_ttl = Duration::from_secs(
             claims
                 .exp
@@ -119,16 +141,6 @@ impl Engine {
                 "this logout token was already used (replayed jti)".into(),
             ));
         }
-        let key = match (&claims.sid, &claims.sub) {
-            (Some(sid), _) => markers::sid_key(&claims.iss, sid),
-            (None, Some(sub)) => markers::sub_key(&claims.iss, sub),
-            (None, None) => {
-                return Err(OidcError::InvalidLogoutRequest(
-                    "the logout token names neither sub nor sid".into(),
-                ));
-            }
-        };
-        self.mark(&key).await?;
         tracing::info!(
             by_sid = claims.sid.is_some(),
             "back-channel logout recorded"
@@ -144,10 +156,11 @@ impl Engine {
         Ok(())
     }
 
-    /// Records a marker that lasts as long as any session it names could.
-    async fn mark(&self, key: &str) -> Result<(), OidcError> {
+    /// Records a marker at `at_ms` that lasts as long as any session it
+    /// names could.
+    async fn mark_at(&self, key: &str, at_ms: u64) -> Result<(), OidcError> {
         let ttl = Duration::from_secs(self.settings.durations.absolute.max(1));
-        self.logouts.mark(key, now_unix_ms(), ttl).await?;
+        self.logouts.mark(key, at_ms, ttl).await?;
         Ok(())
     }
 
@@ -167,35 +180,43 @@ impl Engine {
             (Some(iss), _) if iss != self.settings.issuer => Err(OidcError::InvalidLogoutRequest(
                 "iss is not this application's issuer".into(),
             )),
-            (Some(iss), Some(sid)) if !sid.is_empty() => {
-                self.mark(&markers::sid_key(&iss, &sid)).await
-            }
+            (Some(iss), Some(sid)) if !sid.is_empty() => self
+                .mark_at(&markers::sid_key(&iss, &sid), now_unix_ms())
+                .await
+                .map(|()| Vec::new()),
             (None, Some(_)) => Err(OidcError::InvalidLogoutRequest(
                 "sid was sent without iss".into(),
             )),
             _ => match self.authenticate(&parts.headers, now_unix()).await {
-                Authentication::Active { session, .. } => self
-                    .end_session(&parts.headers, Some(&session), now_unix_ms())
-                    .await
-                    .map(|_| ()),
-                Authentication::Anonymous { .. } => Ok(()),
+                Authentication::Active { session, .. } => {
+                    self.end_session(&parts.headers, Some(&session), now_unix_ms())
+                        .await
+                }
+                Authentication::Anonymous { .. } => Ok(Vec::new()),
                 Authentication::Unavailable(error) => Err(error),
             },
         };
         let mut response = match result {
-            Ok(()) => html_page(
-                StatusCode::OK,
-                "<!doctype html><html><head><meta charset=\"utf-8\"><title>Signed out</title></head>\
-                 <body>Signed out.</body></html>"
-                    .to_owned(),
-            ),
+            Ok(clear) => {
+                let mut response = html_page(
+                    StatusCode::OK,
+                    "<!doctype html><html><head><meta charset=\"utf-8\"><title>Signed out</title></head>\
+                     <body>Signed out.</body></html>"
+                        .to_owned(),
+                );
+                super::response::append_cookies(response.headers_mut(), clear);
+                response
+            }
             Err(error) => {
                 tracing::info!(error = %error.describe(), "front-channel logout rejected");
-                let mut response = html_page(error.status(), format!(
-                    "<!doctype html><html><head><meta charset=\"utf-8\"><title>Logout failed</title></head>\
+                let mut response = html_page(
+                    error.status(),
+                    format!(
+                        "<!doctype html><html><head><meta charset=\"utf-8\"><title>Logout failed</title></head>\
                      <body>{}</body></html>",
-                    crate::error::html_escape(&error.describe())
-                ));
+                        crate::error::html_escape(&error.describe())
+                    ),
+                );
                 *response.status_mut() = error.status();
                 response
             }

@@ -82,6 +82,16 @@ pub(crate) fn to_header_values(
         .collect()
 }
 
+/// Whether a `Content-Type` is `application/x-www-form-urlencoded` (media
+/// types are case-insensitive; parameters such as `charset` may follow).
+pub(crate) fn is_form_content_type(value: &str) -> bool {
+    value.split(';').next().is_some_and(|media| {
+        media
+            .trim()
+            .eq_ignore_ascii_case("application/x-www-form-urlencoded")
+    })
+}
+
 /// Percent-encodes a query parameter value.
 pub(crate) fn urlencode(value: &str) -> String {
     url::form_urlencoded::byte_serialize(value.as_bytes()).collect()
@@ -103,6 +113,16 @@ mod tests {
         assert!(redirect("/ok").is_ok());
         let error = redirect("/bad\nheader").expect_err("must fail");
         assert_eq!(error.status(), StatusCode::INTERNAL_SERVER_ERROR);
+    }
+
+    #[test]
+    fn form_content_types_are_recognised_in_any_case() {
+        assert!(is_form_content_type("application/x-www-form-urlencoded"));
+        assert!(is_form_content_type(
+            "Application/X-WWW-Form-Urlencoded; charset=UTF-8"
+        ));
+        assert!(!is_form_content_type("application/x-www-form-urlencodedx"));
+        assert!(!is_form_content_type("application/json"));
     }
 
     #[test]
