@@ -189,3 +189,15 @@ async fn a_frontchannel_logout_without_sid_clears_the_session_cookie_it_ended() 
         set_cookies(&response)
     );
 }
+
+/// The framed request carries no session: with `auth_required` (the
+/// default) it must still reach the route, not be sent to login.
+#[tokio::test]
+async fn a_frontchannel_logout_reaches_an_app_that_requires_auth_on_every_route() {
+    let env = start_env(with_fcl, |b| b.auth_required(true)).await;
+    let agent = Agent::browser();
+    let alice = sign_in(&agent, &env).await;
+    let response = frontchannel(&env, &[("iss", env.issuer()), ("sid", &alice.sid)]).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_signed_out(&env.base, &alice.cookie, "auth_required app").await;
+}

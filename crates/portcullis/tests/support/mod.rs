@@ -271,6 +271,7 @@ pub mod rp {
     /// - `/profile`: the claims as JSON, behind `requires_auth` (401 JSON
     ///   for API clients, a redirect to login for browsers);
     /// - `/session`: sub, sid and the tokens as JSON;
+    /// - `/refresh`: `oidc.refresh()`, answered with a 200;
     /// - `/local-logout`: `oidc.logout_local()`, answered with a 200.
     pub fn app_routes() -> Router {
         Router::new()
@@ -299,6 +300,15 @@ pub mod rp {
                         "access_token": tokens.access_token(),
                         "refresh_token": tokens.refresh_token(),
                     }))
+                }),
+            )
+            .route(
+                "/refresh",
+                get(|oidc: Oidc| async move {
+                    match oidc.refresh().await {
+                        Ok(update) => (update, "Refreshed").into_response(),
+                        Err(error) => error.into_response(),
+                    }
                 }),
             )
             .route(
