@@ -194,3 +194,424 @@ pub fn workspace_root() -> std::path::PathBuf {
         .canonicalize()
         .expect("workspace root")
 }
+
+/// Helpers for the logout tests (`logout_*.rs`): a relying party served on
+/// 127.0.0.1 with [`portcullis::OidcLayer`] in front of a few routes, a
+/// dev OP to sign in at, sign-in as a chosen sample user, and raw requests
+/// that carry a copied `Cookie` header.
+pub mod rp {
+    use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+    use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+    use axum::Router;
+    use axum::response::IntoResponse;
+    use axum::routing::get;
+    use portcullis::store::{Cached, LogoutStore, MemoryLogoutStore, StoreError, StoreFuture};
+    use portcullis::{Oidc, OidcLayer, OidcLayerBuilder, Tokens, User, requires_auth};
+    use portcullis_devidp::{DevClient, DevIdpConfig, RunningDevIdp};
+    use reqwest::StatusCode;
+    use reqwest::header::{ACCEPT, COOKIE, LOCATION};
+    use serde_json::{Value, json};
+
+    use super::{Agent, bind_loopback, serve};
+
+    /// The cookie key material every RP of these tests uses.
+    pub const SECRET: &str = "logout-tests-cookie-secret-0123456789abcdef";
+    /// The default client id and secret.
+    pub const CLIENT_ID: &str = "rp";
+    pub const CLIENT_SECRET: &str = "rp-secret";
+    /// The default session cookie name on plain http.
+    pub const SESSION_COOKIE: &str = "portcullis.session";
+    /// The Back-Channel Logout event.
+    pub const BCL_EVENT: &str = "http://schemas.openid.net/event/backchannel-logout";
+
+    /// A bound, not yet served, listener for an RP and its base URL.
+    pub struct Site {
+        pub listener: tokio::net::TcpListener,
+        pub base: String,
+    }
+
+    /// Binds a free loopback port for an RP.
+    pub async fn site() -> Site {
+        let (listener, addr) = bind_loopback().await;
+        Site {
+            listener,
+            base: format!("http://127.0.0.1:{}", addr.port()),
+        }
+    }
+
+    /// A confidential RS256 client for the RP at `base`: its callback, and
+    /// `{base}/` as post-logout redirect URI.
+    pub fn dev_client(client_id: &str, base: &str) -> DevClient {
+        DevClient::confidential(client_id, CLIENT_SECRET, format!("{base}/callback"))
+            .with_post_logout_redirect_uri(format!("{base}/"))
+    }
+
+    /// Starts a dev OP on a free port.
+    pub async fn start_idp(config: DevIdpConfig) -> RunningDevIdp {
+        portcullis_devidp::start(config, "127.0.0.1:0".parse().expect("addr"))
+            .await
+            .expect("dev idp")
+    }
+
+    /// The builder of an RP at `base` signing in at `issuer` as `client_id`,
+    /// with `auth_required(false)` (routes opt in with `requires_auth`).
+    pub fn rp_builder(issuer: &str, base: &str, client_id: &str) -> OidcLayerBuilder {
+        OidcLayer::builder()
+            .issuer_base_url(issuer)
+            .client_id(client_id)
+            .client_secret(CLIENT_SECRET)
+            .base_url(base)
+            .secret(SECRET)
+            .auth_required(false)
+    }
+
+    /// The application behind the layer:
+    /// - `/`: `Signed in as {sub}` or `Signed out`;
+    /// - `/profile`: the claims as JSON, behind `requires_auth` (401 JSON
+    ///   for API clients, a redirect to login for browsers);
+    /// - `/session`: sub, sid and the tokens as JSON;
+    /// - `/refresh`: `oidc.refresh()`, answered with a 200;
+    /// - `/local-logout`: `oidc.logout_local()`, answered with a 200.
+    pub fn app_routes() -> Router {
+        Router::new()
+            .route(
+                "/",
+                get(|user: Option<User>| async move {
+                    match user {
+                        Some(u) => format!("Signed in as {}", u.sub()),
+                        None => "Signed out".into(),
+                    }
+                }),
+            )
+            .route(
+                "/profile",
+                get(|user: User| async move { axum::Json(user.claims().clone()) })
+                    .route_layer(requires_auth()),
+            )
+            .route(
+                "/session",
+                get(|user: User, tokens: Tokens| async move {
+                    axum::Json(json!({
+                        "sub": user.sub(),
+                        "iss": user.iss(),
+                        "sid": user.session().sid(),
+                        "id_token": tokens.id_token(),
+                        "access_token": tokens.access_token(),
+                        "refresh_token": tokens.refresh_token(),
+                    }))
+                }),
+            )
+            .route(
+                "/refresh",
+                get(|oidc: Oidc| async move {
+                    match oidc.refresh().await {
+                        Ok(update) => (update, "Refreshed").into_response(),
+                        Err(error) => error.into_response(),
+                    }
+                }),
+            )
+            .route(
+                "/local-logout",
+                get(|oidc: Oidc| async move {
+                    match oidc.logout_local().await {
+                        Ok(update) => (update, "Signed out locally").into_response(),
+                        Err(error) => error.into_response(),
+                    }
+                }),
+            )
+    }
+
+    /// Serves the RP at `site` with the layer `builder` builds.
+    pub async fn serve_rp(site: Site, builder: OidcLayerBuilder) -> String {
+        let layer = builder.build().await.expect("layer");
+        serve(site.listener, app_routes().layer(layer));
+        site.base
+    }
+
+    /// One RP and its dev OP (sample users alice and bob, no auto-approve).
+    pub struct Env {
+        pub base: String,
+        pub idp: RunningDevIdp,
+    }
+
+    impl Env {
+        pub fn issuer(&self) -> &str {
+            self.idp.issuer()
+        }
+
+        pub fn url(&self, path: &str) -> String {
+            format!("{}{path}", self.base)
+        }
+    }
+
+    /// Starts a dev OP with the client `client` makes of [`dev_client`]
+    /// (`rp` at the RP's base URL), and the RP that `configure` makes of
+    /// [`rp_builder`].
+    pub async fn start_env(
+        client: impl FnOnce(DevClient, &str) -> DevClient,
+        configure: impl FnOnce(OidcLayerBuilder) -> OidcLayerBuilder,
+    ) -> Env {
+        let site = site().await;
+        let base = site.base.clone();
+        let client = client(dev_client(CLIENT_ID, &base), &base);
+        let idp = start_idp(DevIdpConfig::new().with_client(client)).await;
+        let builder = configure(rp_builder(idp.issuer(), &base, CLIENT_ID));
+        serve_rp(site, builder).await;
+        Env { base, idp }
+    }
+
+    /// What a signed-in browser knows about its session.
+    #[derive(Debug, Clone)]
+    pub struct SignedIn {
+        pub sub: String,
+        pub sid: String,
+        pub iss: String,
+        pub id_token: String,
+        pub access_token: Option<String>,
+        pub refresh_token: Option<String>,
+        /// The `Cookie` header the browser sends to the RP: what an
+        /// attacker would copy.
+        pub cookie: String,
+    }
+
+    /// Signs `agent` in at the RP `base` (whose OP is `issuer`) as `user`,
+    /// picking the user on the OP's sign-in page unless the agent's OP
+    /// session is reused.
+    pub async fn sign_in_as(agent: &Agent, base: &str, issuer: &str, user: &str) -> SignedIn {
+        let landing = agent
+            .navigate(&format!("{base}/login?returnTo=%2Fsession"))
+            .await;
+        let landing = if landing.url.as_str().starts_with(issuer) {
+            let handle = hidden_value(&landing.body, "request")
+                .unwrap_or_else(|| panic!("not the OP's sign-in page: {}", landing.body));
+            let approved = agent
+                .client
+                .post(format!("{issuer}/authorize/approve"))
+                .form(&[("request", handle.as_str()), ("user", user)])
+                .send()
+                .await
+                .expect("approve");
+            assert!(
+                approved.status().is_redirection(),
+                "approve answered {}",
+                approved.status()
+            );
+            let location = approved.headers()[LOCATION]
+                .to_str()
+                .expect("location")
+                .to_owned();
+            agent.navigate(&location).await
+        } else {
+            landing
+        };
+        assert_eq!(landing.status, StatusCode::OK, "{}", landing.body);
+        assert_eq!(landing.url.path(), "/session", "{:?}", landing.trail);
+        let session: Value = serde_json::from_str(&landing.body).expect("session json");
+        assert_eq!(session["sub"], user);
+        let text = |name: &str| session[name].as_str().map(str::to_owned);
+        SignedIn {
+            sub: text("sub").expect("sub"),
+            sid: text("sid").expect("the dev OP always sends a sid"),
+            iss: text("iss").expect("iss"),
+            id_token: text("id_token").expect("id_token"),
+            access_token: text("access_token"),
+            refresh_token: text("refresh_token"),
+            cookie: agent
+                .cookie_header(&format!("{base}/"))
+                .expect("session cookie"),
+        }
+    }
+
+    /// Signs in as alice at `env`.
+    pub async fn sign_in(agent: &Agent, env: &Env) -> SignedIn {
+        sign_in_as(agent, &env.base, env.issuer(), "alice").await
+    }
+
+    fn hidden_value(html: &str, name: &str) -> Option<String> {
+        let needle = format!("name=\"{name}\" value=\"");
+        let start = html.find(&needle)? + needle.len();
+        let end = start + html[start..].find('"')?;
+        Some(html[start..end].to_owned())
+    }
+
+    /// A client with no cookie jar and no redirects: it sends exactly the
+    /// headers a test gives it (a copied `Cookie` header, say).
+    pub fn bare_client() -> reqwest::Client {
+        reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .expect("client")
+    }
+
+    /// `GET url` from a fresh client carrying `cookie` as its `Cookie`
+    /// header, accepting `accept`.
+    pub async fn get_with_cookie(url: &str, cookie: &str, accept: &str) -> reqwest::Response {
+        bare_client()
+            .get(url)
+            .header(COOKIE, cookie)
+            .header(ACCEPT, accept)
+            .send()
+            .await
+            .expect("request")
+    }
+
+    /// The status of `GET {base}/profile` for an API client replaying `cookie`.
+    pub async fn profile_status(base: &str, cookie: &str) -> StatusCode {
+        get_with_cookie(&format!("{base}/profile"), cookie, "application/json")
+            .await
+            .status()
+    }
+
+    /// Asserts that `cookie` is a live session at `base` (200 on /profile).
+    pub async fn assert_signed_in(base: &str, cookie: &str, why: &str) {
+        assert_eq!(
+            profile_status(base, cookie).await,
+            StatusCode::OK,
+            "the session should be alive: {why}"
+        );
+    }
+
+    /// Asserts that `cookie` is refused at `base`: 401 JSON `unauthenticated`.
+    pub async fn assert_signed_out(base: &str, cookie: &str, why: &str) {
+        let response =
+            get_with_cookie(&format!("{base}/profile"), cookie, "application/json").await;
+        assert_eq!(
+            response.status(),
+            StatusCode::UNAUTHORIZED,
+            "the session should be dead: {why}"
+        );
+        let body: Value = response.json().await.expect("401 json");
+        assert_eq!(body["error"], "unauthenticated", "{why}");
+    }
+
+    /// The `Set-Cookie` values of a response.
+    pub fn set_cookies(response: &reqwest::Response) -> Vec<String> {
+        set_cookie_values(response.headers())
+    }
+
+    /// The `Set-Cookie` values of a header map.
+    pub fn set_cookie_values(headers: &reqwest::header::HeaderMap) -> Vec<String> {
+        headers
+            .get_all(reqwest::header::SET_COOKIE)
+            .iter()
+            .filter_map(|v| v.to_str().ok().map(str::to_owned))
+            .collect()
+    }
+
+    /// Whether `set_cookies` removes the cookie `name` (empty value, `Max-Age=0`).
+    pub fn clears_cookie(set_cookies: &[String], name: &str) -> bool {
+        let prefix = format!("{name}=");
+        set_cookies.iter().any(|c| {
+            c.starts_with(&prefix) && c[prefix.len()..].starts_with(';') && c.contains("Max-Age=0")
+        })
+    }
+
+    /// Seconds since the epoch.
+    pub fn now() -> u64 {
+        SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .expect("clock")
+            .as_secs()
+    }
+
+    /// A `jti` never used before in this process.
+    pub fn fresh_jti() -> String {
+        static COUNTER: AtomicU64 = AtomicU64::new(0);
+        let nanos = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .expect("clock")
+            .as_nanos();
+        format!("jti-{nanos}-{}", COUNTER.fetch_add(1, Ordering::Relaxed))
+    }
+
+    /// The claims of a valid logout token for `env`'s client naming `sub`
+    /// and `sid` (either may be `None`).
+    pub fn logout_claims(issuer: &str, sub: Option<&str>, sid: Option<&str>) -> Value {
+        let now = now();
+        let mut claims = json!({
+            "iss": issuer,
+            "aud": CLIENT_ID,
+            "iat": now,
+            "exp": now + 120,
+            "jti": fresh_jti(),
+            "events": { BCL_EVENT: {} },
+        });
+        if let Some(sub) = sub {
+            claims["sub"] = json!(sub);
+        }
+        if let Some(sid) = sid {
+            claims["sid"] = json!(sid);
+        }
+        claims
+    }
+
+    /// POSTs `logout_token=token` to `{base}/backchannel-logout` as an OP does.
+    pub async fn post_logout_token(base: &str, token: &str) -> reqwest::Response {
+        bare_client()
+            .post(format!("{base}/backchannel-logout"))
+            .form(&[("logout_token", token)])
+            .send()
+            .await
+            .expect("back-channel logout request")
+    }
+
+    /// The JSON payload of a compact JWS (not verified).
+    pub fn jwt_payload(token: &str) -> Value {
+        use base64::Engine as _;
+        let payload = token.split('.').nth(1).expect("a JWS");
+        let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(payload)
+            .expect("base64url payload");
+        serde_json::from_slice(&bytes).expect("JSON payload")
+    }
+
+    /// A logout store that fails while a flag is set: `all` makes every method
+    /// fail (and the local copy unknown), `marks` only the writing of markers.
+    #[derive(Default)]
+    pub struct FlakyLogouts {
+        pub inner: MemoryLogoutStore,
+        pub all: AtomicBool,
+        pub marks: AtomicBool,
+    }
+
+    /// A failed store call, as a backend outage looks.
+    pub fn outage<'a, T: Send + 'a>() -> StoreFuture<'a, T> {
+        Box::pin(async {
+            Err(StoreError::unavailable(
+                "flaky test store",
+                "switched off by the test",
+            ))
+        })
+    }
+
+    impl LogoutStore for FlakyLogouts {
+        fn mark<'a>(&'a self, key: &'a str, at_ms: u64, ttl: Duration) -> StoreFuture<'a, ()> {
+            if self.all.load(Ordering::SeqCst) || self.marks.load(Ordering::SeqCst) {
+                return outage();
+            }
+            self.inner.mark(key, at_ms, ttl)
+        }
+
+        fn markers<'a>(&'a self, keys: &'a [String]) -> StoreFuture<'a, Vec<Option<u64>>> {
+            if self.all.load(Ordering::SeqCst) {
+                return outage();
+            }
+            self.inner.markers(keys)
+        }
+
+        fn cached_marker(&self, key: &str) -> Cached<u64> {
+            if self.all.load(Ordering::SeqCst) {
+                return Cached::Unknown;
+            }
+            self.inner.cached_marker(key)
+        }
+
+        fn remember_jti<'a>(&'a self, key: &'a str, ttl: Duration) -> StoreFuture<'a, bool> {
+            if self.all.load(Ordering::SeqCst) {
+                return outage();
+            }
+            self.inner.remember_jti(key, ttl)
+        }
+    }
+}
