@@ -129,7 +129,10 @@ async fn a_marker_keeps_the_latest_time_and_the_longest_ttl() {
     assert!(is_absent(&l.cached_marker("sub:bob")));
     // A key never looked up is unknown, not absent.
     assert!(is_unknown(&l.cached_marker("sub:carol")));
-    assert_eq!(l.markers(&[]).await.expect("markers"), Vec::<Option<u64>>::new());
+    assert_eq!(
+        l.markers(&[]).await.expect("markers"),
+        Vec::<Option<u64>>::new()
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -144,18 +147,26 @@ async fn a_logout_token_id_is_accepted_once_then_reported_as_a_replay() {
 
     // Through another set of stores (another replica) too.
     let other = stores_with_prefix(&prefix).await;
-    assert!(!other.logout_store().remember_jti("jti:a", ttl).await.expect("jti"));
+    assert!(
+        !other
+            .logout_store()
+            .remember_jti("jti:a", ttl)
+            .await
+            .expect("jti")
+    );
 
     // After its TTL the id may be used again.
-    assert!(l
-        .remember_jti("jti:c", Duration::from_millis(100))
-        .await
-        .expect("jti"));
+    assert!(
+        l.remember_jti("jti:c", Duration::from_millis(100))
+            .await
+            .expect("jti")
+    );
     tokio::time::sleep(Duration::from_millis(250)).await;
-    assert!(l
-        .remember_jti("jti:c", Duration::from_millis(100))
-        .await
-        .expect("jti"));
+    assert!(
+        l.remember_jti("jti:c", Duration::from_millis(100))
+            .await
+            .expect("jti")
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -212,7 +223,11 @@ async fn connect_fails_fast_when_nothing_listens() {
         ),
         "{err:?}"
     );
-    assert!(started.elapsed() < Duration::from_secs(2), "{:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        started.elapsed()
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -221,7 +236,10 @@ async fn a_bad_url_or_option_is_a_configuration_error() {
         let err = RedisStores::connect(url, RedisOptions::default())
             .await
             .expect_err(url);
-        assert!(matches!(err, RedisConfigError::InvalidUrl { .. }), "{url}: {err:?}");
+        assert!(
+            matches!(err, RedisConfigError::InvalidUrl { .. }),
+            "{url}: {err:?}"
+        );
     }
     let err = RedisStores::connect(SHARED_REDIS, RedisOptions::default().key_prefix("a b"))
         .await

@@ -192,7 +192,9 @@ impl RedisServer {
     pub fn wait_ready(&self) {
         let deadline = Instant::now() + Duration::from_secs(10);
         while Instant::now() < deadline {
-            if let Ok(mut con) = self.client().get_connection_with_timeout(Duration::from_millis(200))
+            if let Ok(mut con) = self
+                .client()
+                .get_connection_with_timeout(Duration::from_millis(200))
                 && redis::cmd("PING").query::<String>(&mut con).is_ok()
             {
                 return;
@@ -273,4 +275,42 @@ pub fn listening(port: u16) -> bool {
         Duration::from_millis(100),
     )
     .is_ok()
+}
+
+/// Loads `id` until the store keeps it locally: a load that raced an
+/// invalidation (say, of the write just before it) is rightly not kept.
+pub async fn load_until_cached(store: &impl portcullis::store::SessionStore, id: &str) -> Vec<u8> {
+    let deadline = Instant::now() + Duration::from_secs(2);
+    loop {
+        let loaded = store
+            .load(id)
+            .await
+            .expect("load")
+            .map(|r| r.as_bytes().to_vec());
+        if let Some(bytes) = hit_bytes(&store.cached(id)) {
+            assert_eq!(Some(&bytes), loaded.as_ref());
+            return bytes;
+        }
+        assert!(Instant::now() < deadline, "the load was never kept locally");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
+/// Looks `keys` up until the store knows each of them locally.
+pub async fn markers_until_cached(
+    store: &impl portcullis::store::LogoutStore,
+    keys: &[String],
+) -> Vec<Option<u64>> {
+    let deadline = Instant::now() + Duration::from_secs(2);
+    loop {
+        let found = store.markers(keys).await.expect("markers");
+        if keys.iter().all(|k| !is_unknown(&store.cached_marker(k))) {
+            return found;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the lookup was never kept locally"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
 }
