@@ -281,13 +281,16 @@ fn client_for(info: ConnectionInfo, certs: Option<&[u8]>) -> RedisResult<Client>
     }
 }
 
+/// Reconnection is tried once more after a failed attempt (every store call
+/// retries once itself): with Redis down a call fails in well under the
+/// command timeout instead of waiting out a long backoff.
 fn manager_config(options: &RedisOptions) -> ConnectionManagerConfig {
     ConnectionManagerConfig::new()
         .set_connection_timeout(Some(options.connect_timeout))
         .set_response_timeout(Some(options.command_timeout))
-        .set_number_of_retries(2)
-        .set_min_delay(Duration::from_millis(50))
-        .set_max_delay(Duration::from_millis(500))
+        .set_number_of_retries(1)
+        .set_min_delay(Duration::from_millis(25))
+        .set_max_delay(Duration::from_millis(200))
 }
 
 /// Makes sure rustls has a crypto provider before the first TLS handshake

@@ -80,14 +80,14 @@ fn ttl_ms(ttl: Duration) -> u64 {
         .clamp(1, MAX_TTL_MS)
 }
 
-/// Errors after which the command surely did not run (safe to retry even
-/// when the command is not idempotent).
-fn refused_before_running(err: &RedisError) -> bool {
-    err.is_connection_refusal()
-        || matches!(
-            err.code(),
-            Some("LOADING" | "READONLY" | "CLUSTERDOWN" | "MASTERDOWN" | "TRYAGAIN")
-        )
+/// Server answers meaning the command did not run and may run soon: the
+/// server is loading its data, is a replica after a failover, or the
+/// cluster is reconfiguring.
+fn server_not_ready(err: &RedisError) -> bool {
+    matches!(
+        err.code(),
+        Some("LOADING" | "READONLY" | "CLUSTERDOWN" | "MASTERDOWN" | "TRYAGAIN")
+    )
 }
 
 fn to_store_error(store: &'static str, err: RedisError) -> StoreError {
@@ -131,9 +131,12 @@ impl Shared {
         format!("{}j:{key}", self.prefix)
     }
 
-    /// Runs `op` within the command timeout. Retries on a fresh connection
-    /// after errors where that can help: any connection error when
-    /// `idempotent`, otherwise only errors raised before the command ran.
+    /// Runs `op` within the command timeout. A server that is busy coming up
+    /// or failing over (`LOADING`, `READONLY`, `CLUSTERDOWN`…: the command
+    /// did not run) is retried until the timeout; a broken connection is
+    /// retried once on a fresh one (a restarted Redis leaves the old
+    /// connection dead), but only when `idempotent` or the connection was
+    /// refused outright. Everything else fails at once.
     async fn run<T, F, Fut>(
         &self,
         store: &'static str,
@@ -146,27 +149,28 @@ impl Shared {
     {
         let attempts = async {
             let mut pause = Duration::from_millis(20);
+            let mut reconnected = false;
             loop {
                 let result = match self.conn.live().await {
                     Ok(live) => op(live).await,
                     Err(err) => Err(err),
                 };
-                match result {
+                let err = match result {
                     Ok(value) => return Ok(value),
-                    Err(err) => {
-                        self.conn.failed(&err);
-                        let retry = if idempotent {
-                            is_connection_error(&err) || refused_before_running(&err)
-                        } else {
-                            refused_before_running(&err)
-                        };
-                        if !retry {
-                            return Err(err);
-                        }
-                        tokio::time::sleep(pause).await;
-                        pause = (pause * 2).min(Duration::from_millis(200));
-                    }
+                    Err(err) => err,
+                };
+                self.conn.failed(&err);
+                if server_not_ready(&err) {
+                    tokio::time::sleep(pause).await;
+                    pause = (pause * 2).min(Duration::from_millis(200));
+                    continue;
                 }
+                let connection = is_connection_error(&err);
+                if connection && !reconnected && (idempotent || err.is_connection_refusal()) {
+                    reconnected = true;
+                    continue;
+                }
+                return Err(err);
             }
         };
         match tokio::time::timeout(self.command_timeout, attempts).await {
