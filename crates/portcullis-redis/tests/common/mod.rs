@@ -314,3 +314,71 @@ pub async fn markers_until_cached(
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
 }
+
+/// A `redis-server --sentinel` process, killed on drop.
+pub struct Sentinel {
+    child: Child,
+    pub port: u16,
+}
+
+impl Sentinel {
+    /// Starts a sentinel monitoring `master_port` as `name` (quorum 1),
+    /// with its config in `dir`.
+    pub fn start(dir: &Path, name: &str, master_port: u16) -> Sentinel {
+        let port = free_port(false);
+        let conf = dir.join(format!("sentinel-{port}.conf"));
+        std::fs::write(
+            &conf,
+            format!(
+                "port {port}\nbind 127.0.0.1\ndir {dir}\n\
+                 sentinel monitor {name} 127.0.0.1 {master_port} 1\n\
+                 sentinel down-after-milliseconds {name} 2000\n\
+                 sentinel failover-timeout {name} 10000\n",
+                dir = dir.display()
+            ),
+        )
+        .expect("sentinel conf");
+        let log = std::fs::File::create(dir.join(format!("sentinel-{port}.log"))).expect("log");
+        let child = Command::new("redis-server")
+            .arg(&conf)
+            .arg("--sentinel")
+            .stdout(Stdio::from(log.try_clone().expect("log")))
+            .stderr(Stdio::from(log))
+            .spawn()
+            .expect("spawn redis-server --sentinel");
+        let sentinel = Sentinel { child, port };
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            if sentinel.master_port(name).is_some() {
+                return sentinel;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        panic!("the sentinel did not start");
+    }
+
+    pub fn admin(&self) -> Option<redis::Connection> {
+        redis::Client::open(format!("redis://127.0.0.1:{}", self.port))
+            .ok()?
+            .get_connection_with_timeout(Duration::from_millis(500))
+            .ok()
+    }
+
+    /// The master's port as this sentinel reports it.
+    pub fn master_port(&self, name: &str) -> Option<u16> {
+        let mut con = self.admin()?;
+        let (_, port): (String, String) = redis::cmd("SENTINEL")
+            .arg("get-master-addr-by-name")
+            .arg(name)
+            .query(&mut con)
+            .ok()?;
+        port.parse().ok()
+    }
+}
+
+impl Drop for Sentinel {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
