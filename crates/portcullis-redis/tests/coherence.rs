@@ -231,3 +231,34 @@ async fn a_paused_redis_stops_local_answers_within_the_lease() {
     // And once Redis answers again, B resynchronises.
     assert!(b.wait_coherent(Duration::from_secs(6)).await);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dropping_the_stores_ends_the_subscription() {
+    if !have("redis-server", "dropping_the_stores_ends_the_subscription") {
+        return;
+    }
+    let server = RedisServer::start(&[]);
+    let numsub = |admin: &mut redis::Connection| -> i64 {
+        let (_, n): (String, i64) = redis::cmd("PUBSUB")
+            .arg("NUMSUB")
+            .arg("p:invalidate")
+            .query(admin)
+            .expect("numsub");
+        n
+    };
+    let mut admin = server.admin();
+    let stores = RedisStores::connect(&server.url(), RedisOptions::default().key_prefix("p:"))
+        .await
+        .expect("connect");
+    assert!(stores.wait_coherent(SECOND).await);
+    let session_store = stores.session_store();
+    assert_eq!(numsub(&mut admin), 1);
+    drop(stores);
+    // A store taken from it keeps the subscription alive...
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert_eq!(numsub(&mut admin), 1);
+    assert!(session_store.is_coherent());
+    // ...until the last one goes.
+    drop(session_store);
+    assert!(eventually(SECOND, || numsub(&mut admin) == 0).await);
+}

@@ -43,7 +43,7 @@ fn start_tls_redis() -> Option<TlsRedis> {
             !require_all(),
             "redis-server has no TLS support and PORTCULLIS_REQUIRE_ALL=1"
         );
-        eprintln!("\n!!!!! SKIPPED TLS tests: redis-server was built without TLS !!!!!\n");
+        loud("SKIPPED TLS tests: redis-server was built without TLS");
         return None;
     }
     let ca_key = KeyPair::generate().expect("ca key");

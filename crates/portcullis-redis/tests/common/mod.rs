@@ -32,9 +32,16 @@ pub fn have(binary: &str, test: &str) -> bool {
             !require_all(),
             "{test}: `{binary}` is not on PATH and PORTCULLIS_REQUIRE_ALL=1"
         );
-        eprintln!("\n!!!!! SKIPPED {test}: `{binary}` is not on PATH !!!!!\n");
+        loud(&format!("SKIPPED {test}: `{binary}` is not on PATH"));
     }
     ok
+}
+
+/// Writes straight to stderr, past the test harness's output capture, so a
+/// skipped test is seen even when it "passes".
+pub fn loud(message: &str) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr(), "\n!!!!! {message} !!!!!\n");
 }
 
 /// A key prefix no other test uses.
