@@ -88,7 +88,8 @@
 //! `PEXPIRE`), logout markers `portcullis:m:{key}` (the logout time in unix
 //! ms, kept as the max of the old and the new time), used logout-token ids
 //! `portcullis:j:{key}` (`SET … NX PX ttl`), and the channel
-//! `portcullis:invalidate`. Every command touches one key, so cluster slots
+//! `portcullis:invalidate` (`portcullis:invalidate@{db}` for a database
+//! other than 0: channels are shared by all databases). Every command touches one key, so cluster slots
 //! never need hash tags.
 //!
 //! ## The local cache and when it answers

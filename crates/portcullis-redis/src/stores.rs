@@ -80,6 +80,15 @@ fn ttl_ms(ttl: Duration) -> u64 {
         .clamp(1, MAX_TTL_MS)
 }
 
+/// Whether the server answered `code`, alone or inside a pipeline.
+fn has_code(err: &RedisError, code: &str) -> bool {
+    err.code() == Some(code)
+        || err
+            .clone()
+            .into_server_errors()
+            .is_some_and(|errors| errors.iter().any(|(_, e)| e.code() == code))
+}
+
 /// Server answers meaning the command did not run and may run soon: the
 /// server is loading its data, is a replica after a failover, or the
 /// cluster is reconfiguring.
@@ -91,12 +100,17 @@ fn server_not_ready(err: &RedisError) -> bool {
 }
 
 fn to_store_error(store: &'static str, err: RedisError) -> StoreError {
-    match err.kind() {
-        redis::ErrorKind::Parse | redis::ErrorKind::UnexpectedReturnType => StoreError::Malformed {
+    let wrong_type = matches!(
+        err.kind(),
+        redis::ErrorKind::Parse | redis::ErrorKind::UnexpectedReturnType
+    ) || has_code(&err, "WRONGTYPE");
+    if wrong_type {
+        StoreError::Malformed {
             store,
-            reason: "Redis answered a value of an unexpected type".into(),
-        },
-        _ => StoreError::unavailable(store, err),
+            reason: "a key holds a value of an unexpected type".into(),
+        }
+    } else {
+        StoreError::unavailable(store, err)
     }
 }
 
@@ -242,7 +256,13 @@ impl RedisStores {
             options.local_marker_capacity,
         ));
         let origin = format!("{:016x}", new_origin());
-        let channel = format!("{}invalidate", options.key_prefix);
+        // Channels are not per database: name the database in it, or two
+        // applications on different databases would apply each other's
+        // markers.
+        let channel = match target.db() {
+            0 => format!("{}invalidate", options.key_prefix),
+            db => format!("{}invalidate@{db}", options.key_prefix),
+        };
         let (ready_tx, ready_rx) = oneshot::channel();
         let task = runtime.spawn(subscriber::run(
             source,

@@ -262,3 +262,48 @@ async fn dropping_the_stores_ends_the_subscription() {
     drop(session_store);
     assert!(eventually(SECOND, || numsub(&mut admin) == 0).await);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stores_on_different_databases_do_not_apply_each_others_messages() {
+    if !have(
+        "redis-server",
+        "stores_on_different_databases_do_not_apply_each_others_messages",
+    ) {
+        return;
+    }
+    let server = RedisServer::start(&[]);
+    let options = RedisOptions::default().key_prefix("p:");
+    let one = RedisStores::connect(&format!("{}/1", server.url()), options.clone())
+        .await
+        .expect("db 1");
+    let two = RedisStores::connect(&format!("{}/2", server.url()), options)
+        .await
+        .expect("db 2");
+    assert!(one.wait_coherent(SECOND).await && two.wait_coherent(SECOND).await);
+    let key = "sub:shared-name".to_owned();
+    let (l1, l2) = (one.logout_store(), two.logout_store());
+    assert_eq!(
+        markers_until_cached(&l2, std::slice::from_ref(&key)).await,
+        vec![None]
+    );
+    l1.mark(&key, 10, TTL).await.expect("mark");
+    // Give a message time to (wrongly) arrive.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert!(
+        is_absent(&l2.cached_marker(&key)),
+        "{:?}",
+        l2.cached_marker(&key)
+    );
+    assert_eq!(
+        l2.markers(std::slice::from_ref(&key))
+            .await
+            .expect("markers"),
+        vec![None]
+    );
+    assert_eq!(
+        l1.markers(std::slice::from_ref(&key))
+            .await
+            .expect("markers"),
+        vec![Some(10)]
+    );
+}

@@ -116,4 +116,16 @@ async fn a_stopped_redis_gives_unavailable_within_the_timeout_and_data_survives_
     );
     // And the local copy works again.
     assert_eq!(load_until_cached(&s, &id).await, b"survivor");
+    // Writes work too (the restarted server lost its script cache: the
+    // scripts are loaded again).
+    s.save(&id, record(b"rewritten"), TTL)
+        .await
+        .expect("save after restart");
+    l.mark("sub:alice", 5_000, TTL)
+        .await
+        .expect("mark after restart");
+    assert_eq!(
+        s.load(&id).await.expect("load").expect("saved").as_bytes(),
+        b"rewritten"
+    );
 }
