@@ -22,7 +22,8 @@ struct Setup {
 impl Setup {
     fn start() -> Setup {
         let dir = tempfile::tempdir().expect("tempdir");
-        let master = RedisServer::start(&[]);
+        // No 5 s wait before the replica's first sync.
+        let master = RedisServer::start(&["--repl-diskless-sync-delay", "0"]);
         let replica_of = master.port.to_string();
         let replica = RedisServer::start(&["--replicaof", "127.0.0.1", &replica_of]);
         // Wait for the replica to be in sync before the sentinel looks.
