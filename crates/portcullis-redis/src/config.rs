@@ -79,7 +79,9 @@ impl RedisOptions {
     /// `portcullis:`). Give applications that share a Redis different
     /// prefixes. Sessions live under `{prefix}s:{id}`, logout markers under
     /// `{prefix}m:{key}`, used logout-token ids under `{prefix}j:{key}`, and
-    /// invalidations go to the channel `{prefix}invalidate`.
+    /// invalidations go to the channel `{prefix}invalidate` (for database 0;
+    /// `{prefix}invalidate@{db}` for another, since channels are shared by
+    /// all databases of a server).
     pub fn key_prefix(mut self, prefix: impl Into<String>) -> Self {
         self.key_prefix = prefix.into();
         self
@@ -273,6 +275,16 @@ pub(crate) enum Target {
 }
 
 impl Target {
+    /// The database the keys live in (pub/sub channels are shared by all
+    /// databases, so the channel name carries it).
+    pub(crate) fn db(&self) -> i64 {
+        match self {
+            Target::Single { info, .. } => info.redis_settings().db(),
+            Target::Cluster { .. } => 0,
+            Target::Sentinel { db, .. } => *db,
+        }
+    }
+
     pub(crate) fn uses_tls(&self) -> bool {
         match self {
             Target::Single { tls, .. } => *tls,

@@ -88,9 +88,19 @@ impl SentinelConn {
         *self.current.lock().unwrap_or_else(PoisonError::into_inner) = None;
     }
 
-    /// The master's address as the sentinels report it now.
+    /// The master as the sentinels report it now. Commands that still go
+    /// elsewhere are moved (closing the race where a resolution that began
+    /// before a failover stored the old master after a reset).
     pub(crate) async fn resolve_master(&self) -> RedisResult<Client> {
-        self.client.lock().await.async_get_client().await
+        let master = self.client.lock().await.async_get_client().await?;
+        let addr = master.get_connection_info().addr();
+        if self
+            .current_manager()
+            .is_some_and(|(current, _)| &current != addr)
+        {
+            self.reset();
+        }
+        Ok(master)
     }
 }
 
@@ -194,9 +204,18 @@ impl PubSource {
         }
     }
 
-    /// True when the topology can change under a running subscription.
-    pub(crate) fn has_topology(&self) -> bool {
-        !matches!(self, PubSource::Single(_))
+    /// Every how many heartbeats the topology is rechecked, if it can change
+    /// under a running subscription: the sentinel master every other
+    /// heartbeat (a cheap `SENTINEL get-master-addr-by-name`; commands follow
+    /// a failover within about half a second), the cluster masters every
+    /// eighth (`CLUSTER SLOTS`; a master that fails is noticed sooner by its
+    /// dropped connection).
+    pub(crate) fn topology_check_every(&self) -> Option<u32> {
+        match self {
+            PubSource::Single(_) => None,
+            PubSource::Sentinel(_) => Some(2),
+            PubSource::Cluster { .. } => Some(8),
+        }
     }
 
     /// The topology changed: make the command connection follow it.
@@ -281,13 +300,16 @@ fn client_for(info: ConnectionInfo, certs: Option<&[u8]>) -> RedisResult<Client>
     }
 }
 
+/// Reconnection is tried once more after a failed attempt (every store call
+/// retries once itself): with Redis down a call fails in well under the
+/// command timeout instead of waiting out a long backoff.
 fn manager_config(options: &RedisOptions) -> ConnectionManagerConfig {
     ConnectionManagerConfig::new()
         .set_connection_timeout(Some(options.connect_timeout))
         .set_response_timeout(Some(options.command_timeout))
-        .set_number_of_retries(2)
-        .set_min_delay(Duration::from_millis(50))
-        .set_max_delay(Duration::from_millis(500))
+        .set_number_of_retries(1)
+        .set_min_delay(Duration::from_millis(25))
+        .set_max_delay(Duration::from_millis(200))
 }
 
 /// Makes sure rustls has a crypto provider before the first TLS handshake

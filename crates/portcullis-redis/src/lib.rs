@@ -9,40 +9,55 @@
 //!
 //! ## Using it
 //!
+//! Build the stores once at startup, then hand them to the layer builder as
+//! `Arc<dyn SessionStore>` / `Arc<dyn LogoutStore>`:
+//!
 //! ```no_run
 //! use std::sync::Arc;
-//! use axum::{Router, routing::get};
-//! use portcullis::{OidcLayer, User};
+//! use std::time::Duration;
+//! use portcullis_store::{LogoutStore, SessionStore};
 //! use portcullis_redis::{RedisOptions, RedisStores};
 //!
 //! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
 //! // What SESSION_STORE / LOGOUT_STORE hold, for example
-//! // `redis://redis.internal:6379/0`.
+//! // `redis://redis.internal:6379/0` or
+//! // `redis+sentinel://s1:26379,s2:26379/mymaster`.
 //! let url = std::env::var("SESSION_STORE")?;
-//! let stores = RedisStores::connect(&url, RedisOptions::default()).await?;
+//! let stores = RedisStores::connect(
+//!     &url,
+//!     RedisOptions::default()
+//!         .key_prefix("myapp:")
+//!         .command_timeout(Duration::from_secs(1)),
+//! )
+//! .await?; // fails at startup if Redis does not answer
 //!
-//! let session_store: Arc<dyn portcullis_store::SessionStore> = Arc::new(stores.session_store());
-//! let logout_store: Arc<dyn portcullis_store::LogoutStore> = Arc::new(stores.logout_store());
-//! # let _ = (&session_store, &logout_store);
-//! // Hand both to the layer builder (`OidcLayerBuilder::session_store` and
-//! // `OidcLayerBuilder::logout_store`, both taking an `Arc<dyn …>`):
-//! //
-//! //     let layer = OidcLayer::builder()
-//! //         /* issuer, client, secret… */
-//! //         .session_store(session_store)
-//! //         .logout_store(logout_store)
-//! //         .build()
-//! //         .await?;
-//! # let layer = OidcLayer::from_env().await?;
-//! let app: Router = Router::new()
-//!     .route("/", get(|user: User| async move { format!("Hello {}", user.sub()) }))
+//! let sessions: Arc<dyn SessionStore> = Arc::new(stores.session_store());
+//! let logouts: Arc<dyn LogoutStore> = Arc::new(stores.logout_store());
+//! # let _ = (&sessions, &logouts);
+//! # Ok(()) }
+//! ```
+//!
+//! and then, with the builder methods `OidcLayerBuilder::session_store` and
+//! `OidcLayerBuilder::logout_store` (both take an `Arc<dyn …>`):
+//!
+//! ```ignore
+//! let layer = portcullis::OidcLayer::builder()
+//!     // issuer_base_url, client_id, client_secret, base_url, secret…
+//!     .session_store(sessions)
+//!     .logout_store(logouts)
+//!     .build()
+//!     .await?;
+//! let app = axum::Router::new()
+//!     .route("/", axum::routing::get(|user: portcullis::User| async move {
+//!         format!("Hello {}", user.sub())
+//!     }))
 //!     .layer(layer);
-//! # let _ = app; Ok(()) }
 //! ```
 //!
 //! One [`RedisStores`] gives both stores over one set of connections and one
-//! subscription; use only the logout store to keep cookie sessions and share
-//! logout markers (`LOGOUT_STORE=redis://…`).
+//! subscription. To keep sessions in cookies and share only logout markers
+//! between replicas (`LOGOUT_STORE=redis://…`), pass just
+//! `stores.logout_store()`. Every replica must use the same URL and prefix.
 //!
 //! ## URL forms
 //!
@@ -73,7 +88,8 @@
 //! `PEXPIRE`), logout markers `portcullis:m:{key}` (the logout time in unix
 //! ms, kept as the max of the old and the new time), used logout-token ids
 //! `portcullis:j:{key}` (`SET … NX PX ttl`), and the channel
-//! `portcullis:invalidate`. Every command touches one key, so cluster slots
+//! `portcullis:invalidate` (`portcullis:invalidate@{db}` for a database
+//! other than 0: channels are shared by all databases). Every command touches one key, so cluster slots
 //! never need hash tags.
 //!
 //! ## The local cache and when it answers
@@ -105,9 +121,37 @@
 //! key it copies (its TTL is the key's remaining PTTL).
 //!
 //! A write on one replica is visible to the others' `cached*` once its
-//! message arrives, which on a LAN is well under a millisecond after the
-//! write's future resolves; the engine's guarantee that logout destroys the
-//! session before it redirects is kept in Redis itself.
+//! message arrives: on a LAN well under a millisecond after the write's
+//! future resolved. The engine's guarantee that logout destroys the session
+//! before it redirects holds in Redis itself; another replica may still
+//! answer from its copy for that message's flight time.
+//!
+//! Costs: per replica, one pub/sub connection per master and a `PING` on it
+//! every 250 ms; per write, one script call (a message to every replica);
+//! per first sight of a session or marker key on a replica, one `GET`+`PTTL`.
+//!
+//! ## Cluster and Sentinel specifics
+//!
+//! - **Cluster.** Invalidations use regular `PUBLISH` (from the write
+//!   script, on the master that owns the key). Each replica subscribes on
+//!   *every* master, so each message reaches it directly from the master
+//!   that wrote it and never depends on the cluster bus (which drops messages
+//!   when a bus link breaks). The bus also forwards every message to the
+//!   other masters, so a replica receives each message once per master;
+//!   applying one twice is harmless. The master set is rechecked every 2 s
+//!   (`CLUSTER SLOTS`); a change resubscribes and clears the copy. Sharded
+//!   pub/sub is not used: it would need a channel per slot.
+//! - **Sentinel.** Commands and the subscription go to the master the
+//!   sentinels name. The stores ask again after `READONLY` or a dropped
+//!   connection, and recheck the master every 500 ms, so after a failover
+//!   they move within about half a second, before Sentinel demotes the old
+//!   master. Writes that reach the old master in that window are lost when it
+//!   resyncs: that is Sentinel's asynchronous replication (use
+//!   `min-replicas-to-write` on the servers to narrow it), not the stores'.
+//! - **TLS.** `rediss://` (and `rediss+cluster://`, `rediss+sentinel://`)
+//!   verify the server certificate and host name with rustls. If the
+//!   application has not installed a rustls crypto provider, aws-lc-rs is
+//!   installed as the process default on the first TLS connect.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 

@@ -78,23 +78,37 @@ fn ttl_ms(ttl: Duration) -> u64 {
         .clamp(1, MAX_TTL_MS)
 }
 
-/// Errors after which the command surely did not run (safe to retry even
-/// when the command is not idempotent).
-fn refused_before_running(err: &RedisError) -> bool {
-    err.is_connection_refusal()
-        || matches!(
-            err.code(),
-            Some("LOADING" | "READONLY" | "CLUSTERDOWN" | "MASTERDOWN" | "TRYAGAIN")
-        )
+/// Whether the server answered `code`, alone or inside a pipeline.
+fn has_code(err: &RedisError, code: &str) -> bool {
+    err.code() == Some(code)
+        || err
+            .clone()
+            .into_server_errors()
+            .is_some_and(|errors| errors.iter().any(|(_, e)| e.code() == code))
+}
+
+/// Server answers meaning the command did not run and may run soon: the
+/// server is loading its data, is a replica after a failover, or the
+/// cluster is reconfiguring.
+fn server_not_ready(err: &RedisError) -> bool {
+    matches!(
+        err.code(),
+        Some("LOADING" | "READONLY" | "CLUSTERDOWN" | "MASTERDOWN" | "TRYAGAIN")
+    )
 }
 
 fn to_store_error(store: &'static str, err: RedisError) -> StoreError {
-    match err.kind() {
-        redis::ErrorKind::Parse | redis::ErrorKind::UnexpectedReturnType => StoreError::Malformed {
+    let wrong_type = matches!(
+        err.kind(),
+        redis::ErrorKind::Parse | redis::ErrorKind::UnexpectedReturnType
+    ) || has_code(&err, "WRONGTYPE");
+    if wrong_type {
+        StoreError::Malformed {
             store,
-            reason: "Redis answered a value of an unexpected type".into(),
-        },
-        _ => StoreError::unavailable(store, err),
+            reason: "a key holds a value of an unexpected type".into(),
+        }
+    } else {
+        StoreError::unavailable(store, err)
     }
 }
 
@@ -129,9 +143,12 @@ impl Shared {
         format!("{}j:{key}", self.prefix)
     }
 
-    /// Runs `op` within the command timeout. Retries on a fresh connection
-    /// after errors where that can help: any connection error when
-    /// `idempotent`, otherwise only errors raised before the command ran.
+    /// Runs `op` within the command timeout. A server that is busy coming up
+    /// or failing over (`LOADING`, `READONLY`, `CLUSTERDOWN`…: the command
+    /// did not run) is retried until the timeout; a broken connection is
+    /// retried once on a fresh one (a restarted Redis leaves the old
+    /// connection dead), but only when `idempotent` or the connection was
+    /// refused outright. Everything else fails at once.
     async fn run<T, F, Fut>(
         &self,
         store: &'static str,
@@ -144,27 +161,28 @@ impl Shared {
     {
         let attempts = async {
             let mut pause = Duration::from_millis(20);
+            let mut reconnected = false;
             loop {
                 let result = match self.conn.live().await {
                     Ok(live) => op(live).await,
                     Err(err) => Err(err),
                 };
-                match result {
+                let err = match result {
                     Ok(value) => return Ok(value),
-                    Err(err) => {
-                        self.conn.failed(&err);
-                        let retry = if idempotent {
-                            is_connection_error(&err) || refused_before_running(&err)
-                        } else {
-                            refused_before_running(&err)
-                        };
-                        if !retry {
-                            return Err(err);
-                        }
-                        tokio::time::sleep(pause).await;
-                        pause = (pause * 2).min(Duration::from_millis(200));
-                    }
+                    Err(err) => err,
+                };
+                self.conn.failed(&err);
+                if server_not_ready(&err) {
+                    tokio::time::sleep(pause).await;
+                    pause = (pause * 2).min(Duration::from_millis(200));
+                    continue;
                 }
+                let connection = is_connection_error(&err);
+                if connection && !reconnected && (idempotent || err.is_connection_refusal()) {
+                    reconnected = true;
+                    continue;
+                }
+                return Err(err);
             }
         };
         match tokio::time::timeout(self.command_timeout, attempts).await {
@@ -236,7 +254,13 @@ impl RedisStores {
             options.local_marker_capacity,
         ));
         let origin = format!("{:016x}", new_origin());
-        let channel = format!("{}invalidate", options.key_prefix);
+        // Channels are not per database: name the database in it, or two
+        // applications on different databases would apply each other's
+        // markers.
+        let channel = match target.db() {
+            0 => format!("{}invalidate", options.key_prefix),
+            db => format!("{}invalidate@{db}", options.key_prefix),
+        };
         let (ready_tx, ready_rx) = oneshot::channel();
         let task = runtime.spawn(subscriber::run(
             source,

@@ -20,9 +20,6 @@ use tokio::sync::oneshot;
 use crate::coherence::{Coherence, HEARTBEAT, LEASE};
 use crate::conn::{PubSource, subscribe};
 
-/// How often the topology (cluster masters, sentinel master) is rechecked.
-const TOPOLOGY_EVERY: u32 = 8;
-
 /// The shortest wait before resubscribing after a working subscription
 /// dropped (spreads the reconnections of many replicas).
 const MIN_RECONNECT_DELAY: Duration = Duration::from_millis(100);
@@ -219,7 +216,10 @@ async fn serve(
                 Err(_) => return "a PING on the subscription timed out",
             }
             ticks = ticks.wrapping_add(1);
-            if source.has_topology() && ticks.is_multiple_of(TOPOLOGY_EVERY) {
+            if source
+                .topology_check_every()
+                .is_some_and(|every| ticks.is_multiple_of(every))
+            {
                 match tokio::time::timeout(LEASE, source.fingerprint()).await {
                     Ok(Ok(now)) if now.as_slice() == print => {}
                     Ok(Ok(_)) => {

@@ -192,7 +192,7 @@ async fn a_value_of_the_wrong_kind_is_reported_as_malformed_not_a_panic() {
         .await
         .expect_err("malformed");
     assert!(matches!(err, StoreError::Malformed { .. }), "{err:?}");
-    // A session key holding a list (wrong type) is an error, not a panic.
+    // A session key holding a list (wrong type) is malformed, not a panic.
     redis::cmd("RPUSH")
         .arg(format!("{prefix}s:listy"))
         .arg("x")
@@ -203,7 +203,12 @@ async fn a_value_of_the_wrong_kind_is_reported_as_malformed_not_a_panic() {
         .arg(60_000)
         .query::<()>(&mut admin)
         .expect("pexpire");
-    assert!(stores.session_store().load("listy").await.is_err());
+    let err = stores
+        .session_store()
+        .load("listy")
+        .await
+        .expect_err("wrong type");
+    assert!(matches!(err, StoreError::Malformed { .. }), "{err:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

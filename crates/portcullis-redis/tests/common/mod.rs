@@ -32,9 +32,16 @@ pub fn have(binary: &str, test: &str) -> bool {
             !require_all(),
             "{test}: `{binary}` is not on PATH and PORTCULLIS_REQUIRE_ALL=1"
         );
-        eprintln!("\n!!!!! SKIPPED {test}: `{binary}` is not on PATH !!!!!\n");
+        loud(&format!("SKIPPED {test}: `{binary}` is not on PATH"));
     }
     ok
+}
+
+/// Writes straight to stderr, past the test harness's output capture, so a
+/// skipped test is seen even when it "passes".
+pub fn loud(message: &str) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr(), "\n!!!!! {message} !!!!!\n");
 }
 
 /// A key prefix no other test uses.
@@ -275,4 +282,110 @@ pub fn listening(port: u16) -> bool {
         Duration::from_millis(100),
     )
     .is_ok()
+}
+
+/// Loads `id` until the store keeps it locally: a load that raced an
+/// invalidation (say, of the write just before it) is rightly not kept.
+pub async fn load_until_cached(store: &impl portcullis_store::SessionStore, id: &str) -> Vec<u8> {
+    let deadline = Instant::now() + Duration::from_secs(2);
+    loop {
+        let loaded = store
+            .load(id)
+            .await
+            .expect("load")
+            .map(|r| r.as_bytes().to_vec());
+        if let Some(bytes) = hit_bytes(&store.cached(id)) {
+            assert_eq!(Some(&bytes), loaded.as_ref());
+            return bytes;
+        }
+        assert!(Instant::now() < deadline, "the load was never kept locally");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
+/// Looks `keys` up until the store knows each of them locally.
+pub async fn markers_until_cached(
+    store: &impl portcullis_store::LogoutStore,
+    keys: &[String],
+) -> Vec<Option<u64>> {
+    let deadline = Instant::now() + Duration::from_secs(2);
+    loop {
+        let found = store.markers(keys).await.expect("markers");
+        if keys.iter().all(|k| !is_unknown(&store.cached_marker(k))) {
+            return found;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the lookup was never kept locally"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
+/// A `redis-server --sentinel` process, killed on drop.
+pub struct Sentinel {
+    child: Child,
+    pub port: u16,
+}
+
+impl Sentinel {
+    /// Starts a sentinel monitoring `master_port` as `name` (quorum 1),
+    /// with its config in `dir`.
+    pub fn start(dir: &Path, name: &str, master_port: u16) -> Sentinel {
+        let port = free_port(false);
+        let conf = dir.join(format!("sentinel-{port}.conf"));
+        std::fs::write(
+            &conf,
+            format!(
+                "port {port}\nbind 127.0.0.1\ndir {dir}\n\
+                 sentinel monitor {name} 127.0.0.1 {master_port} 1\n\
+                 sentinel down-after-milliseconds {name} 2000\n\
+                 sentinel failover-timeout {name} 10000\n",
+                dir = dir.display()
+            ),
+        )
+        .expect("sentinel conf");
+        let log = std::fs::File::create(dir.join(format!("sentinel-{port}.log"))).expect("log");
+        let child = Command::new("redis-server")
+            .arg(&conf)
+            .arg("--sentinel")
+            .stdout(Stdio::from(log.try_clone().expect("log")))
+            .stderr(Stdio::from(log))
+            .spawn()
+            .expect("spawn redis-server --sentinel");
+        let sentinel = Sentinel { child, port };
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            if sentinel.master_port(name).is_some() {
+                return sentinel;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        panic!("the sentinel did not start");
+    }
+
+    pub fn admin(&self) -> Option<redis::Connection> {
+        redis::Client::open(format!("redis://127.0.0.1:{}", self.port))
+            .ok()?
+            .get_connection_with_timeout(Duration::from_millis(500))
+            .ok()
+    }
+
+    /// The master's port as this sentinel reports it.
+    pub fn master_port(&self, name: &str) -> Option<u16> {
+        let mut con = self.admin()?;
+        let (_, port): (String, String) = redis::cmd("SENTINEL")
+            .arg("get-master-addr-by-name")
+            .arg(name)
+            .query(&mut con)
+            .ok()?;
+        port.parse().ok()
+    }
+}
+
+impl Drop for Sentinel {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }
