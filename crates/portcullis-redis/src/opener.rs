@@ -12,7 +12,7 @@ use crate::{RedisOptions, RedisStores};
 /// Opens `redis://`, `rediss://`, `redis+cluster://` and `redis+sentinel://`
 /// URLs with [`RedisStores::connect`].
 ///
-/// ```no_run
+/// ```ignore
 /// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
 /// use std::sync::Arc;
 /// // SESSION_STORE=redis://127.0.0.1:6379 (and optionally LOGOUT_STORE)

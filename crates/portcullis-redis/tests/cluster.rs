@@ -6,8 +6,8 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::*;
-use portcullis_store::{Cached, LogoutStore, SessionStore};
 use portcullis_redis::{RedisOptions, RedisStores};
+use portcullis_store::{Cached, LogoutStore, SessionStore};
 
 const TTL: Duration = Duration::from_secs(60);
 const SECOND: Duration = Duration::from_secs(1);

@@ -7,8 +7,8 @@ mod common;
 use std::time::Duration;
 
 use common::*;
-use portcullis_store::{Cached, LogoutStore, SessionStore};
 use portcullis_redis::{RedisOptions, RedisStores};
+use portcullis_store::{Cached, LogoutStore, SessionStore};
 
 async fn replicas(url: &str, prefix: &str) -> (RedisStores, RedisStores) {
     let options = RedisOptions::default().key_prefix(prefix);

@@ -8,8 +8,8 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::*;
-use portcullis_store::{LogoutStore, SessionStore, StoreError};
 use portcullis_redis::{RedisOptions, RedisStores};
+use portcullis_store::{LogoutStore, SessionStore, StoreError};
 
 const TTL: Duration = Duration::from_secs(300);
 

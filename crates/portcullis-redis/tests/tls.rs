@@ -6,8 +6,8 @@ mod common;
 use std::time::Duration;
 
 use common::*;
-use portcullis_store::{Cached, LogoutStore, SessionStore};
 use portcullis_redis::{RedisConfigError, RedisOptions, RedisStores};
+use portcullis_store::{Cached, LogoutStore, SessionStore};
 use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair, KeyUsagePurpose};
 
 const TTL: Duration = Duration::from_secs(60);

@@ -174,7 +174,6 @@ async fn a_frontchannel_logout_without_sid_ends_the_session_of_the_cookie_it_car
 /// The same, for the cookie itself: the answer that ends the session also
 /// removes its cookie, as every other logout answer does.
 #[tokio::test]
-#[ignore = "BUG: frontchannel_logout without sid ends the cookie's session but drops the cookies that clear it"]
 async fn a_frontchannel_logout_without_sid_clears_the_session_cookie_it_ended() {
     let env = fcl_env(false).await;
     let agent = Agent::browser();

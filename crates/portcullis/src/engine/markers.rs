@@ -55,8 +55,14 @@ pub(crate) fn keys_for(data: &SessionData) -> Box<[String]> {
 }
 
 /// Whether a marker at `at_ms` under `key` ends `session`.
+///
+/// A session marker and a `sid` marker end it whenever they were set (a
+/// conforming OP never reuses a `sid` it ended, and a login whose code was
+/// redeemed after its OP session was logged out must not stay alive); a
+/// `sub` marker ends only the sessions that started at or before it, so a
+/// later login of the same user is not killed.
 pub(crate) fn ends_session(key: &str, at_ms: u64, session: &ActiveSession) -> bool {
-    key.starts_with("s:") || at_ms >= session.data().created_ms
+    key.starts_with("s:") || key.starts_with("d:") || at_ms >= session.data().created_ms
 }
 
 /// The verdict of the markers known without I/O: `Some(true)` signed out,
@@ -97,15 +103,18 @@ mod tests {
     }
 
     #[test]
-    fn a_sid_or_sub_marker_ends_only_sessions_that_started_before_it() {
+    fn a_sub_marker_ends_only_sessions_that_started_before_it_a_sid_marker_every_session_of_its_sid()
+     {
         let s = session(5_000, Some("op-session"));
         let sid = sid_key("i", "op-session");
         let sub = sub_key("i", "s");
-        assert!(ends_session(&sid, 5_000, &s));
         assert!(ends_session(&sub, 6_000, &s));
-        // A new login after the logout is not killed by the old marker.
-        assert!(!ends_session(&sid, 4_999, &s));
+        // A new login after the logout is not killed by the old sub marker.
         assert!(!ends_session(&sub, 4_999, &s));
+        // A session of an ended OP session is dead, even if its code was
+        // redeemed after the logout.
+        assert!(ends_session(&sid, 5_000, &s));
+        assert!(ends_session(&sid, 4_999, &s));
     }
 
     #[test]

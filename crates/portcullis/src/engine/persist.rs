@@ -172,14 +172,14 @@ impl Engine {
         now_ms: u64,
     ) -> Result<Vec<HeaderValue>, OidcError> {
         if let Some(session) = session {
-            match &self.storage {
-                Storage::Server(store) => store.destroy(&session.data().id).await?,
-                Storage::Cookie => {
-                    let ttl = Duration::from_secs(self.settings.durations.absolute.max(1));
-                    self.logouts
-                        .mark(&markers::session_key(&session.data().id), now_ms, ttl)
-                        .await?;
-                }
+            // The marker refuses every copy of the session, including one a
+            // refresh in flight writes back to the store after the destroy.
+            let ttl = Duration::from_secs(self.settings.durations.absolute.max(1));
+            self.logouts
+                .mark(&markers::session_key(&session.data().id), now_ms, ttl)
+                .await?;
+            if let Storage::Server(store) = &self.storage {
+                store.destroy(&session.data().id).await?;
             }
         }
         self.clear_session_cookies(headers)
