@@ -80,33 +80,28 @@ impl Engine {
 
     /// Authenticates the request, asking the stores when they cannot answer from memory.
     pub async fn authenticate(&self, headers: &HeaderMap, now: u64) -> Authentication {
-        let step = match self.lookup_step(headers, now) {
-            Step::NeedRecord(id) => match self.load_record(&id, now).await {
-                Ok(Some(session)) => self.check_session(session, headers, now),
-                Ok(None) => return self.anonymous_clearing(headers),
-                Err(error) => return Authentication::Unavailable(error),
-            },
-            other => other,
-        };
-        let step = match step {
-            Step::NeedMarkers(session) => match self.markers_end(&session).await {
-                Ok(true) => return self.signed_out(headers, &session),
-                Ok(false) => self.after_markers(session, headers, now),
-                Err(error) => return Authentication::Unavailable(error),
-            },
-            other => other,
-        };
-        match step {
-            Step::Done(done) => done,
-            Step::NeedTouch(session) => {
-                self.touch_stored(&session, now).await;
-                Authentication::Active {
-                    session,
-                    set_cookies: Vec::new(),
+        let mut step = self.lookup_step(headers, now);
+        loop {
+            step = match step {
+                Step::Done(done) => return done,
+                Step::NeedRecord(id) => match self.load_record(&id).await {
+                    Ok(Some(session)) => self.check_session(session, headers, now),
+                    Ok(None) => return self.anonymous_clearing(headers),
+                    Err(error) => return Authentication::Unavailable(error),
+                },
+                Step::NeedMarkers(session) => match self.markers_end(&session).await {
+                    Ok(true) => return self.signed_out(headers, &session),
+                    Ok(false) => self.after_markers(session, headers, now),
+                    Err(error) => return Authentication::Unavailable(error),
+                },
+                Step::NeedTouch(session) => {
+                    self.touch_stored(&session, now).await;
+                    return Authentication::Active {
+                        session,
+                        set_cookies: Vec::new(),
+                    };
                 }
-            }
-            // Both were resolved above; no step goes back to them.
-            Step::NeedRecord(_) | Step::NeedMarkers(_) => Authentication::anonymous(),
+            };
         }
     }
 
@@ -171,15 +166,10 @@ impl Engine {
     }
 
     /// Loads and decodes a stored session.
-    async fn load_record(
-        &self,
-        id: &str,
-        now: u64,
-    ) -> Result<Option<Arc<ActiveSession>>, OidcError> {
+    async fn load_record(&self, id: &str) -> Result<Option<Arc<ActiveSession>>, OidcError> {
         let Storage::Server(store) = &self.storage else {
             return Ok(None);
         };
-        let _ = now;
         let record = store.load(id).await?;
         Ok(record.and_then(|record| self.decode_record(id, &record)))
     }

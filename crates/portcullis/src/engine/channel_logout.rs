@@ -102,7 +102,9 @@ impl Engine {
                 |e| e.is_unknown_kid(),
             )
             .await
-            .map_err(|e| OidcError::InvalidLogoutRequest(e.to_string()))?;
+            // The stable code tells an operator which rule refused (alg none,
+            // bad signature, embedded key…) where the message stays general.
+            .map_err(|e| OidcError::InvalidLogoutRequest(format!("{e} ({})", e.code())))?;
         let key = match (&claims.sid, &claims.sub) {
             (Some(sid), _) => markers::sid_key(&claims.iss, sid),
             (None, Some(sub)) => markers::sub_key(&claims.iss, sub),
@@ -209,16 +211,14 @@ impl Engine {
             }
             Err(error) => {
                 tracing::info!(error = %error.describe(), "front-channel logout rejected");
-                let mut response = html_page(
+                html_page(
                     error.status(),
                     format!(
                         "<!doctype html><html><head><meta charset=\"utf-8\"><title>Logout failed</title></head>\
                      <body>{}</body></html>",
                         crate::error::html_escape(&error.describe())
                     ),
-                );
-                *response.status_mut() = error.status();
-                response
+                )
             }
         };
         // The OP's logout page is what frames this one.
