@@ -5,6 +5,8 @@
 #
 # Side by side in one run, `GET /profile` with a valid session cookie on:
 #   basic      cargo example `basic` (Portcullis, encrypted cookie session)
+#   basic-redis  the same binary with SESSION_STORE=redis://127.0.0.1:6379
+#              (server-side sessions in the machine's Redis, replica-local cache)
 #   bare-axum  the same handler in bare axum, no authentication (the ceiling)
 #   express    express-openid-connect 3.x (npm), requiresAuth() + res.json(req.oidc.user)
 #   axum-oidc  axum-oidc 0.6 (crates.io) with tower-sessions' MemoryStore
@@ -28,12 +30,14 @@ ROUNDS=${ROUNDS:-3}
 WARMUP=${WARMUP:-3s}
 CONNECTIONS=${CONNECTIONS:-32}
 THREADS=${THREADS:-1}
-SERVERS=${SERVERS:-basic,bare-axum,express,axum-oidc}
+SERVERS=${SERVERS:-basic,basic-redis,bare-axum,express,axum-oidc}
+REDIS_URL=${REDIS_URL:-redis://127.0.0.1:6379}
 BENCH_OP=${BENCH_OP:-portcullis}
 OP_PORT=${OP_PORT:-9400}
-declare -A PORT=([basic]=3100 [bare-axum]=3101 [express]=3102 [axum-oidc]=3103)
+declare -A PORT=([basic]=3100 [bare-axum]=3101 [express]=3102 [axum-oidc]=3103 [basic-redis]=3104)
 declare -A LABEL=(
   [basic]="portcullis (example basic)"
+  [basic-redis]="portcullis, Redis sessions"
   [bare-axum]="bare axum (no auth, ceiling)"
   [express]="express-openid-connect"
   [axum-oidc]="axum-oidc"
@@ -73,7 +77,7 @@ if [[ ${SKIP_BUILD:-0} != 1 ]]; then
     log "cargo build --release -p portcullis-cli"
     cargo build --release -p portcullis-cli
   fi
-  if want basic; then
+  if want basic || want basic-redis; then
     log "cargo build --release -p portcullis --example basic"
     cargo build --release -p portcullis --example basic
   fi
@@ -126,7 +130,7 @@ redirect_uri() { # server -> redirect URI its middleware uses
   esac
 }
 APPS=()
-for s in basic express axum-oidc; do want "$s" && APPS+=("$s"); done
+for s in basic basic-redis express axum-oidc; do want "$s" && APPS+=("$s"); done
 
 if [[ $BENCH_OP == portcullis ]]; then
   PORTCULLIS=$ROOT/target/release/portcullis
@@ -160,6 +164,7 @@ start_server() { # name
     BASE_URL="http://127.0.0.1:$port" SECRET="$SESSION_SECRET" PORT="$port" RUST_LOG=warn)
   case $s in
     basic) env "${envs[@]}" "${SERVER_PIN[@]}" "$ROOT/target/release/examples/basic" >"$LOGS/$s.log" 2>&1 & ;;
+    basic-redis) env "${envs[@]}" SESSION_STORE="$REDIS_URL" "${SERVER_PIN[@]}" "$ROOT/target/release/examples/basic" >"$LOGS/$s.log" 2>&1 & ;;
     bare-axum) env PORT="$port" "${SERVER_PIN[@]}" "$ROOT/target/release/bench-bare-axum" >"$LOGS/$s.log" 2>&1 & ;;
     express) (cd bench/express && exec env "${envs[@]}" NODE_ENV=production "${SERVER_PIN[@]}" node server.mjs) >"$LOGS/$s.log" 2>&1 & ;;
     axum-oidc) env "${envs[@]}" "${SERVER_PIN[@]}" "$ROOT/bench/axum-oidc/target/release/bench-axum-oidc" >"$LOGS/$s.log" 2>&1 & ;;
@@ -170,7 +175,7 @@ start_server() { # name
 }
 
 ORDER=()
-for s in bare-axum basic express axum-oidc; do want "$s" && ORDER+=("$s"); done
+for s in bare-axum basic basic-redis express axum-oidc; do want "$s" && ORDER+=("$s"); done
 for s in "${ORDER[@]}"; do
   log "starting $s on port ${PORT[$s]}"
   start_server "$s"

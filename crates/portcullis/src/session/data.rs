@@ -89,7 +89,7 @@ pub struct SessionData {
     #[serde(rename = "ur", default, skip_serializing_if = "Vec::is_empty")]
     pub removed_claims: Vec<String>,
     /// The ID token (compact JWS).
-    #[serde(rename = "i")]
+    #[serde(rename = "i", default, skip_serializing_if = "String::is_empty")]
     pub id_token: String,
     /// The access token, when issued.
     #[serde(rename = "a", default, skip_serializing_if = "Option::is_none")]
@@ -192,8 +192,8 @@ impl SessionData {
 
     /// Serializes and seals the session for the cookie `cookie_name`.
     pub fn seal(&self, keys: &SessionKeys, cookie_name: &str) -> Result<String, SessionDataError> {
-        let json = serde_json::to_vec(self).map_err(|_| SessionDataError::Serialize)?;
-        Ok(keys.seal(CookiePurpose::Session, cookie_name, &json)?)
+        let plain = super::compact::encode(self)?;
+        Ok(keys.seal(CookiePurpose::Session, cookie_name, &plain)?)
     }
 
     /// Opens and parses a session sealed by [`seal`](Self::seal) under `cookie_name`.
@@ -203,7 +203,7 @@ impl SessionData {
         sealed: &str,
     ) -> Result<SessionData, SessionDataError> {
         keys.open_with(CookiePurpose::Session, cookie_name, sealed, |plain| {
-            serde_json::from_slice::<SessionData>(plain).map_err(|_| SessionDataError::Malformed)
+            super::compact::decode(plain)
         })?
     }
 }

@@ -30,6 +30,7 @@
 //! assert!(session.is_none());
 //! ```
 
+mod compact;
 mod cookies;
 mod data;
 mod keys;

@@ -1,0 +1,235 @@
+//! The plaintext inside a sealed session: the small fields as JSON, the
+//! tokens as raw bytes.
+//!
+//! A JWT is three base64url segments; sealing it as JSON text and then
+//! base64url-encoding the sealed value encodes it twice. Here the segments of
+//! a JWS-shaped token are stored decoded (a third smaller), and rebuilt on
+//! open. A token is stored that way only when re-encoding gives back exactly
+//! the original text; any other token (opaque, padded, non-canonical) is
+//! stored as its text. No compression is involved.
+//!
+//! Layout: `0x01`, the JSON length (u32, big-endian), the JSON (with the
+//! tokens left out), then the ID, access and refresh tokens, each as a tag
+//! byte (`0` absent, `1` text: u32 length and bytes, `2` JWS: three segments
+//! of u16 length and bytes). A plaintext starting with `{` is the older
+//! all-JSON form, still read.
+
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+
+use super::data::{SessionData, SessionDataError};
+
+const FORMAT_COMPACT: u8 = 0x01;
+const TAG_ABSENT: u8 = 0;
+const TAG_TEXT: u8 = 1;
+const TAG_JWS: u8 = 2;
+
+/// Encodes `data` as the compact plaintext.
+pub(crate) fn encode(data: &SessionData) -> Result<Vec<u8>, SessionDataError> {
+    let mut rest = data.clone();
+    let id_token = std::mem::take(&mut rest.id_token);
+    let access_token = rest.access_token.take();
+    let refresh_token = rest.refresh_token.take();
+    let json = serde_json::to_vec(&rest).map_err(|_| SessionDataError::Serialize)?;
+    let json_len = u32::try_from(json.len()).map_err(|_| SessionDataError::Serialize)?;
+    let mut out = Vec::with_capacity(json.len() + id_token.len() + 64);
+    out.push(FORMAT_COMPACT);
+    out.extend_from_slice(&json_len.to_be_bytes());
+    out.extend_from_slice(&json);
+    for token in [Some(id_token.as_str()), access_token.as_deref(), refresh_token.as_deref()] {
+        put_token(&mut out, token)?;
+    }
+    Ok(out)
+}
+
+/// Decodes a plaintext written by [`encode`] (or the older all-JSON form).
+pub(crate) fn decode(plain: &[u8]) -> Result<SessionData, SessionDataError> {
+    match plain.first() {
+        Some(b'{') => serde_json::from_slice(plain).map_err(|_| SessionDataError::Malformed),
+        Some(&FORMAT_COMPACT) => {
+            let mut reader = Reader(&plain[1..]);
+            let json_len = reader.u32()? as usize;
+            let json = reader.bytes(json_len)?;
+            let mut data: SessionData =
+                serde_json::from_slice(json).map_err(|_| SessionDataError::Malformed)?;
+            data.id_token = reader.token()?.ok_or(SessionDataError::Malformed)?;
+            data.access_token = reader.token()?;
+            data.refresh_token = reader.token()?;
+            if !reader.0.is_empty() {
+                return Err(SessionDataError::Malformed);
+            }
+            Ok(data)
+        }
+        _ => Err(SessionDataError::Malformed),
+    }
+}
+
+fn put_token(out: &mut Vec<u8>, token: Option<&str>) -> Result<(), SessionDataError> {
+    let Some(token) = token else {
+        out.push(TAG_ABSENT);
+        return Ok(());
+    };
+    if let Some(segments) = jws_segments(token) {
+        out.push(TAG_JWS);
+        for segment in segments {
+            // jws_segments only returns segments that fit a u16 length.
+            out.extend_from_slice(&(segment.len() as u16).to_be_bytes());
+            out.extend_from_slice(&segment);
+        }
+    } else {
+        let len = u32::try_from(token.len()).map_err(|_| SessionDataError::Serialize)?;
+        out.push(TAG_TEXT);
+        out.extend_from_slice(&len.to_be_bytes());
+        out.extend_from_slice(token.as_bytes());
+    }
+    Ok(())
+}
+
+/// The decoded segments of a compact JWS whose text they re-encode to exactly.
+fn jws_segments(token: &str) -> Option<[Vec<u8>; 3]> {
+    let mut parts = token.split('.');
+    let (Some(a), Some(b), Some(c), None) = (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return None;
+    };
+    let mut segments = [Vec::new(), Vec::new(), Vec::new()];
+    for (segment, text) in segments.iter_mut().zip([a, b, c]) {
+        let bytes = URL_SAFE_NO_PAD.decode(text).ok()?;
+        if bytes.len() > usize::from(u16::MAX) || URL_SAFE_NO_PAD.encode(&bytes) != text {
+            return None;
+        }
+        *segment = bytes;
+    }
+    Some(segments)
+}
+
+/// Bounds-checked reads; running out of input is a malformed session.
+struct Reader<'a>(&'a [u8]);
+
+impl<'a> Reader<'a> {
+    fn bytes(&mut self, n: usize) -> Result<&'a [u8], SessionDataError> {
+        if self.0.len() < n {
+            return Err(SessionDataError::Malformed);
+        }
+        let (head, tail) = self.0.split_at(n);
+        self.0 = tail;
+        Ok(head)
+    }
+
+    fn u8(&mut self) -> Result<u8, SessionDataError> {
+        Ok(self.bytes(1)?[0])
+    }
+
+    fn u16(&mut self) -> Result<u16, SessionDataError> {
+        let b = self.bytes(2)?;
+        Ok(u16::from_be_bytes([b[0], b[1]]))
+    }
+
+    fn u32(&mut self) -> Result<u32, SessionDataError> {
+        let b = self.bytes(4)?;
+        Ok(u32::from_be_bytes([b[0], b[1], b[2], b[3]]))
+    }
+
+    fn token(&mut self) -> Result<Option<String>, SessionDataError> {
+        match self.u8()? {
+            TAG_ABSENT => Ok(None),
+            TAG_TEXT => {
+                let len = self.u32()? as usize;
+                let text = std::str::from_utf8(self.bytes(len)?)
+                    .map_err(|_| SessionDataError::Malformed)?;
+                Ok(Some(text.to_owned()))
+            }
+            TAG_JWS => {
+                let mut token = String::new();
+                for i in 0..3 {
+                    if i > 0 {
+                        token.push('.');
+                    }
+                    let len = usize::from(self.u16()?);
+                    URL_SAFE_NO_PAD.encode_string(self.bytes(len)?, &mut token);
+                }
+                Ok(Some(token))
+            }
+            _ => Err(SessionDataError::Malformed),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn jwt(payload_len: usize) -> String {
+        let header = URL_SAFE_NO_PAD.encode(br#"{"alg":"RS256","kid":"k1"}"#);
+        let payload = URL_SAFE_NO_PAD.encode(vec![b'x'; payload_len]);
+        let sig = URL_SAFE_NO_PAD.encode([7u8; 256]);
+        format!("{header}.{payload}.{sig}")
+    }
+
+    fn data() -> SessionData {
+        let mut data = crate::session::test_session_data();
+        data.id_token = jwt(600);
+        data.access_token = Some(jwt(300));
+        data.refresh_token = Some("opaque-refresh-token_0123456789".into());
+        data
+    }
+
+    #[test]
+    fn tokens_round_trip_exactly_jws_and_opaque_alike() {
+        let original = data();
+        let back = decode(&encode(&original).expect("encode")).expect("decode");
+        assert_eq!(back.id_token, original.id_token);
+        assert_eq!(back.access_token, original.access_token);
+        assert_eq!(back.refresh_token, original.refresh_token);
+        assert_eq!(back.id, original.id);
+        assert_eq!(back.claims.get(), original.claims.get());
+    }
+
+    #[test]
+    fn jws_tokens_take_a_quarter_less_than_as_json_text() {
+        let original = data();
+        let json = serde_json::to_vec(&original).expect("json").len();
+        let compact = encode(&original).expect("encode").len();
+        let tokens = original.id_token.len() + original.access_token.as_ref().map_or(0, String::len);
+        assert!(
+            json - compact >= tokens / 5,
+            "json {json} B, compact {compact} B, JWS text {tokens} B"
+        );
+    }
+
+    #[test]
+    fn a_token_that_does_not_re_encode_exactly_is_stored_as_text() {
+        let mut original = data();
+        // Padded base64 and a non-canonical final character both decode, but
+        // would not come back as the same text.
+        original.access_token = Some("eyJhIjoxfQ==.eyJiIjoyfQ.c2ln".into());
+        original.refresh_token = Some("eyJhIjoxfQ.eyJiIjoyfQ.c2lo".into());
+        let back = decode(&encode(&original).expect("encode")).expect("decode");
+        assert_eq!(back.access_token, original.access_token);
+        assert_eq!(back.refresh_token, original.refresh_token);
+    }
+
+    #[test]
+    fn the_older_all_json_plaintext_still_opens() {
+        let original = data();
+        let json = serde_json::to_vec(&original).expect("json");
+        let back = decode(&json).expect("decode");
+        assert_eq!(back.id_token, original.id_token);
+    }
+
+    #[test]
+    fn truncated_trailing_or_unknown_input_is_malformed_never_a_panic() {
+        let plain = encode(&data()).expect("encode");
+        for cut in 0..plain.len() {
+            assert!(decode(&plain[..cut]).is_err(), "cut at {cut}");
+        }
+        let mut trailing = plain.clone();
+        trailing.push(0);
+        assert!(decode(&trailing).is_err());
+        assert!(decode(&[0x7f, 1, 2]).is_err());
+        let mut bad_tag = plain;
+        let last_token_tag = bad_tag.len() - 1 - "opaque-refresh-token_0123456789".len() - 4;
+        bad_tag[last_token_tag] = 9;
+        assert!(decode(&bad_tag).is_err());
+    }
+}
