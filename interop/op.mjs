@@ -9,11 +9,17 @@
 // - exactly one line `READY <issuer>` on stdout once listening, everything else on stderr;
 // - exits when stdin closes (unless `--keep-alive`) or on SIGTERM/SIGINT;
 // - a JWKS with an RS256 and an ES256 key generated at start;
-// - no human interaction: every interaction signs in `alice` and grants what was asked.
+// - no human interaction: every interaction signs in `alice` and grants what was asked,
+//   and the logout confirmation is pre-answered and auto-submitted;
+// - back-channel logout reaches RPs on loopback (see `fetch` below), and each delivery
+//   is logged on stderr as `op.mjs: backchannel.success|error: <client_id>…`;
+// - oidc-provider 9 has no Front-Channel Logout: a client with frontchannel_logout_uri
+//   is refused (exit 2).
 // See interop/README.md for what a client sees at each step.
 
 import { generateKeyPairSync, randomBytes, randomUUID } from 'node:crypto';
 import http from 'node:http';
+import { createRequire } from 'node:module';
 import { parseArgs } from 'node:util';
 
 // stdout carries exactly one line (READY ...). Anything that logs with
@@ -48,6 +54,8 @@ if (args.help) {
   process.exit(0);
 }
 
+const { version: OIDC_PROVIDER_VERSION } = createRequire(import.meta.url)('oidc-provider/package.json');
+
 const port = Number(args.port);
 if (!Number.isInteger(port) || port < 0 || port > 65535) fail(`invalid --port ${JSON.stringify(args.port)}`);
 
@@ -61,6 +69,12 @@ if (!Array.isArray(clients)) fail('--clients must be a JSON array');
 clients = clients.map((c, i) => {
   if (typeof c !== 'object' || c === null || typeof c.client_id !== 'string') {
     fail(`--clients[${i}] must be an object with a string client_id`);
+  }
+  // oidc-provider 9 has no Front-Channel Logout (no such feature, and it would
+  // silently drop the metadata): refuse it rather than let a test believe the
+  // OP will load the RP's iframe.
+  for (const field of ['frontchannel_logout_uri', 'frontchannel_logout_session_required']) {
+    if (field in c) fail(`--clients[${i}].${field}: oidc-provider ${OIDC_PROVIDER_VERSION} has no Front-Channel Logout`);
   }
   // Issue refresh tokens for the code grant: oidc-provider only issues one when
   // the client may use the refresh_token grant (and, by default, only with
@@ -123,6 +137,11 @@ await new Promise((resolve, reject) => {
 
 const issuer = `http://127.0.0.1:${server.address().port}`;
 
+function isLoopbackUrl(url) {
+  const { hostname } = new URL(url);
+  return hostname === 'localhost' || hostname === '[::1]' || /^127(\.\d{1,3}){3}$/.test(hostname);
+}
+
 const htmlEscape = (s) => String(s).replace(/[&<>"']/g, (c) => ({
   '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;',
 })[c]);
@@ -159,11 +178,29 @@ const configuration = {
     return client.grantTypeAllowed('refresh_token');
   },
   pkce: { required: () => true },
+  // oidc-provider 9 sends its outgoing requests (the back-channel logout POST
+  // among them) through a dispatcher that destroys any connection to a
+  // special-use address, loopback included, as an SSRF guard. The RPs under
+  // test listen on loopback, so a request to a loopback URL goes out without
+  // that dispatcher; every other destination keeps the guard.
+  fetch(url, options) {
+    if (isLoopbackUrl(url)) {
+      const { dispatcher: _ssrfGuard, ...direct } = options;
+      return globalThis.fetch(url, direct);
+    }
+    return globalThis.fetch(url, options);
+  },
   features: {
     devInteractions: { enabled: false },
     revocation: { enabled: true, allowedPolicy: async () => true },
     userinfo: { enabled: true },
     claimsParameter: { enabled: true },
+    // Back-Channel Logout 1.0: when a session ends at the OP (RP-initiated
+    // logout, or the user signing out at the OP), oidc-provider POSTs a logout
+    // token to the backchannel_logout_uri of every client of that session
+    // (with `sid` when the client registered backchannel_logout_session_required),
+    // before it answers the logout confirmation. There is no frontchannelLogout
+    // feature in oidc-provider 9.
     backchannelLogout: { enabled: true },
     rpInitiatedLogout: {
       enabled: true,
@@ -212,6 +249,15 @@ for (const event of ['server_error', 'authorization.error', 'grant.error', 'end_
     process.stderr.write(`op.mjs: ${event}: ${err.error || err.name}: ${err.error_description || err.message}\n`);
   });
 }
+
+// Back-channel logout outcomes, one line each (the client and the result; never
+// the logout token): `backchannel.success` means the RP answered 200 or 204.
+provider.on('backchannel.success', (_ctx, client) => {
+  process.stderr.write(`op.mjs: backchannel.success: ${client.clientId}\n`);
+});
+provider.on('backchannel.error', (_ctx, err, client) => {
+  process.stderr.write(`op.mjs: backchannel.error: ${client.clientId}: ${err.message}${err.cause ? ` (${err.cause.message || err.cause})` : ''}\n`);
+});
 
 // The unattended interaction: sign in alice and grant every requested scope and claim.
 async function autoInteraction(req, res) {

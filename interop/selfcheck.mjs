@@ -4,11 +4,14 @@
 // then run complete browser-less code flows against it:
 //   response_mode query and form_post, RS256 and ES256 ID tokens,
 //   PKCE S256, RFC 9207 `iss`, userinfo, refresh, revocation,
-//   RP-initiated logout (auto-submitted confirmation) and exit on stdin close.
+//   RP-initiated logout (auto-submitted confirmation), the back-channel logout
+//   token it sends, and exit on stdin close.
 // Run with `npm test` in interop/.
 
 import { spawn } from 'node:child_process';
 import assert from 'node:assert/strict';
+import { createPublicKey, verify } from 'node:crypto';
+import http from 'node:http';
 import { fileURLToPath } from 'node:url';
 import * as oidc from 'openid-client';
 
@@ -16,12 +19,16 @@ const OP_SCRIPT = fileURLToPath(new URL('./op.mjs', import.meta.url));
 const REDIRECT_URI = 'http://127.0.0.1:9/callback'; // never fetched: openid-client is the RP
 const POST_LOGOUT_URI = 'http://localhost:9/signed-out';
 
-const CLIENTS = [
+// Each client registers a back-channel logout URI on `receiver` (a loopback
+// server of ours that records what the OP POSTs there).
+const clientsFor = (receiver) => [
   {
     client_id: 'rs256-client',
     client_secret: 'rs256-secret-rs256-secret-rs256-secret',
     redirect_uris: [REDIRECT_URI],
     post_logout_redirect_uris: [POST_LOGOUT_URI],
+    backchannel_logout_uri: `${receiver.url}/backchannel-logout/rs256-client`,
+    backchannel_logout_session_required: true,
   },
   {
     client_id: 'es256-client',
@@ -30,8 +37,57 @@ const CLIENTS = [
     post_logout_redirect_uris: [POST_LOGOUT_URI],
     id_token_signed_response_alg: 'ES256',
     token_endpoint_auth_method: 'client_secret_post',
+    backchannel_logout_uri: `${receiver.url}/backchannel-logout/es256-client`,
+    backchannel_logout_session_required: true,
   },
 ];
+
+// ---- the back-channel logout receiver: records every POST, answers 200 ----
+
+function startReceiver() {
+  const received = [];
+  const server = http.createServer((req, res) => {
+    let body = '';
+    req.setEncoding('utf8');
+    req.on('data', (d) => { body += d; });
+    req.on('end', () => {
+      received.push({
+        method: req.method, path: req.url, contentType: req.headers['content-type'], body,
+      });
+      res.statusCode = 200;
+      res.setHeader('cache-control', 'no-store');
+      res.end();
+    });
+  });
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => resolve({
+      url: `http://127.0.0.1:${server.address().port}`,
+      received,
+      close: () => server.close(),
+    }));
+  });
+}
+
+const b64json = (part) => JSON.parse(Buffer.from(part, 'base64url').toString());
+
+/** Verifies a compact JWS (RS256 or ES256) with the key of its kid in `jwks`; returns its payload. */
+function verifyJws(jws, jwks) {
+  const [h, p, sig] = jws.split('.');
+  const header = b64json(h);
+  const jwk = jwks.keys.find((k) => k.kid === header.kid);
+  assert.ok(jwk, `logout token kid ${header.kid} is in the JWKS`);
+  assert.equal(header.alg, jwk.alg, 'logout token alg matches its key');
+  const key = createPublicKey({ key: jwk, format: 'jwk' });
+  const ok = verify(
+    'sha256',
+    Buffer.from(`${h}.${p}`),
+    header.alg === 'ES256' ? { key, dsaEncoding: 'ieee-p1363' } : key,
+    Buffer.from(sig, 'base64url'),
+  );
+  assert.ok(['RS256', 'ES256'].includes(header.alg) && ok, `logout token signature (${header.alg})`);
+  return { header, payload: b64json(p) };
+}
 
 // ---- a tiny browser: manual redirects, per-host cookie jar, auto-submit forms ----
 
@@ -176,7 +232,7 @@ function startOp(clients) {
   });
 }
 
-async function codeFlow(issuer, client, responseMode) {
+async function codeFlow(issuer, client, responseMode, receiver) {
   const label = `${client.client_id} response_mode=${responseMode}`;
   const metadata = {
     client_secret: client.client_secret,
@@ -276,7 +332,10 @@ async function codeFlow(issuer, client, responseMode) {
   await oidc.tokenRevocation(config, refreshed.access_token);
   await assert.rejects(oidc.fetchUserInfo(config, refreshed.access_token, 'alice'), `${label}: revoked access token`);
 
+  assert.equal(typeof claims.sid, 'string', `${label}: sid in the ID token (backchannel_logout_session_required)`);
+
   // RP-initiated logout: the confirmation page auto-submits; we end at the post-logout URI
+  const alreadyReceived = receiver.received.length;
   const logoutState = oidc.randomState();
   const endSession = oidc.buildEndSessionUrl(config, {
     id_token_hint: tokens.id_token,
@@ -287,6 +346,29 @@ async function codeFlow(issuer, client, responseMode) {
   assert.ok(back instanceof URL, `${label}: logout returns with a GET`);
   assert.equal(back.searchParams.get('state'), logoutState, `${label}: logout state`);
 
+  // oidc-provider POSTed a logout token to the client's backchannel_logout_uri
+  // (before it redirected back): exactly one, naming this session (BCL 1.0 §2.4, §2.6)
+  const posts = receiver.received.slice(alreadyReceived);
+  assert.equal(posts.length, 1, `${label}: one back-channel logout POST, got ${JSON.stringify(posts.map((r) => r.path))}`);
+  const [post] = posts;
+  assert.equal(post.method, 'POST');
+  assert.equal(post.path, `/backchannel-logout/${client.client_id}`, `${label}: back-channel logout URI`);
+  assert.match(post.contentType, /^application\/x-www-form-urlencoded/, `${label}: back-channel content type`);
+  const form = new URLSearchParams(post.body);
+  assert.deepEqual([...form.keys()], ['logout_token'], `${label}: the body is one logout_token`);
+  const logout = verifyJws(form.get('logout_token'), jwks);
+  assert.equal(logout.header.alg, metadata.id_token_signed_response_alg, `${label}: logout token alg`);
+  assert.equal(logout.header.typ, 'logout+jwt', `${label}: logout token typ`);
+  assert.equal(logout.payload.iss, issuer, `${label}: logout token iss`);
+  assert.equal(logout.payload.aud, client.client_id, `${label}: logout token aud`);
+  assert.equal(logout.payload.sub, 'alice', `${label}: logout token sub`);
+  assert.equal(logout.payload.sid, claims.sid, `${label}: logout token sid is the ID token's`);
+  assert.deepEqual(logout.payload.events, { 'http://schemas.openid.net/event/backchannel-logout': {} }, `${label}: events`);
+  assert.equal(typeof logout.payload.jti, 'string', `${label}: logout token jti`);
+  assert.equal(typeof logout.payload.iat, 'number', `${label}: logout token iat`);
+  assert.ok(logout.payload.exp > logout.payload.iat, `${label}: logout token exp after iat`);
+  assert.ok(!('nonce' in logout.payload), `${label}: logout token has no nonce`);
+
   // the refresh token expired with the OP session
   await assert.rejects(oidc.refreshTokenGrant(config, rt), `${label}: refresh after logout must fail`);
 
@@ -294,18 +376,20 @@ async function codeFlow(issuer, client, responseMode) {
   const again = await walk(jar, authUrl.href, REDIRECT_URI);
   assert.ok(again, `${label}: sign-in after logout`);
 
-  console.log(`ok - ${label}: ${header.alg} ID token, iss checked, userinfo, refresh, revocation, logout`);
+  console.log(`ok - ${label}: ${header.alg} ID token, iss checked, userinfo, refresh, revocation, logout, back-channel logout token`);
 }
 
 async function main() {
-  const op = await startOp(CLIENTS);
+  const receiver = await startReceiver();
+  const clients = clientsFor(receiver);
+  const op = await startOp(clients);
   let passed = 0;
   let failed = 0;
   try {
-    for (const client of CLIENTS) {
+    for (const client of clients) {
       for (const mode of ['query', 'form_post']) {
         try {
-          await codeFlow(op.issuer, client, mode);
+          await codeFlow(op.issuer, client, mode, receiver);
           passed += 1;
         } catch (err) {
           failed += 1;
@@ -332,6 +416,7 @@ async function main() {
       passed += 1;
       console.log('ok - op.mjs exits when stdin closes');
     }
+    receiver.close();
     if (failed) console.error(op.stderr());
   }
   console.log(`${passed} passed, ${failed} failed`);
