@@ -26,7 +26,9 @@ type Error = Box<dyn std::error::Error + Send + Sync>;
 const SECRET: &str = "bench-sessions-cookie-secret-0123456789abcdef";
 
 fn free_port() -> Result<u16, Error> {
-    Ok(std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port())
 }
 
 fn root() -> std::path::PathBuf {
@@ -39,9 +41,17 @@ async fn sign_in(client: &reqwest::Client, base: &str) -> Result<String, Error> 
     let mut jar: HashMap<String, HashMap<String, String>> = HashMap::new();
     let mut url = url::Url::parse(&format!("{base}/login"))?;
     for _ in 0..10 {
-        let origin = format!("{}:{}", url.host_str().unwrap_or(""), url.port_or_known_default().unwrap_or(0));
+        let origin = format!(
+            "{}:{}",
+            url.host_str().unwrap_or(""),
+            url.port_or_known_default().unwrap_or(0)
+        );
         let cookies = jar.entry(origin.clone()).or_default();
-        let header = cookies.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join("; ");
+        let header = cookies
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+            .join("; ");
         let mut request = client.get(url.clone());
         if !header.is_empty() {
             request = request.header(COOKIE, header);
@@ -63,19 +73,31 @@ async fn sign_in(client: &reqwest::Client, base: &str) -> Result<String, Error> 
             }
             status => {
                 let app = url::Url::parse(base)?;
-                let key = format!("{}:{}", app.host_str().unwrap_or(""), app.port_or_known_default().unwrap_or(0));
+                let key = format!(
+                    "{}:{}",
+                    app.host_str().unwrap_or(""),
+                    app.port_or_known_default().unwrap_or(0)
+                );
                 if status != StatusCode::OK {
                     return Err(format!("sign-in ended with {status} at {url}").into());
                 }
                 let cookies = jar.remove(&key).unwrap_or_default();
-                return Ok(cookies.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join("; "));
+                return Ok(cookies
+                    .iter()
+                    .map(|(k, v)| format!("{k}={v}"))
+                    .collect::<Vec<_>>()
+                    .join("; "));
             }
         }
     }
     Err("too many redirects".into())
 }
 
-async fn profile_status(client: &reqwest::Client, base: &str, cookie: &str) -> Result<StatusCode, Error> {
+async fn profile_status(
+    client: &reqwest::Client,
+    base: &str,
+    cookie: &str,
+) -> Result<StatusCode, Error> {
     Ok(client
         .get(format!("{base}/profile"))
         .header(COOKIE, cookie)
@@ -90,7 +112,9 @@ async fn dev_op(base: &str) -> Result<RunningDevIdp, Error> {
         .with_post_logout_redirect_uri(format!("{base}/"))
         .with_backchannel_logout_uri(format!("{base}/backchannel-logout"));
     Ok(portcullis_devidp::start(
-        DevIdpConfig::new().with_client(client).with_auto_approve("alice"),
+        DevIdpConfig::new()
+            .with_client(client)
+            .with_auto_approve("alice"),
         "127.0.0.1:0".parse()?,
     )
     .await?)
@@ -114,9 +138,13 @@ fn basic(port: u16, base: &str, issuer: &str, stores: &[(&str, String)]) -> Resu
     for (name, value) in stores {
         command.env(name, value);
     }
-    command
-        .spawn()
-        .map_err(|e| format!("{}: {e} (cargo build --release -p portcullis --example basic)", binary.display()).into())
+    command.spawn().map_err(|e| {
+        format!(
+            "{}: {e} (cargo build --release -p portcullis --example basic)",
+            binary.display()
+        )
+        .into()
+    })
 }
 
 async fn wait_up(client: &reqwest::Client, url: &str) -> Result<(), Error> {
@@ -133,12 +161,22 @@ async fn wait_up(client: &reqwest::Client, url: &str) -> Result<(), Error> {
 async fn redis_server() -> Result<(Child, u16), Error> {
     let port = free_port()?;
     let child = Command::new("redis-server")
-        .args(["--port", &port.to_string(), "--save", "", "--appendonly", "no"])
+        .args([
+            "--port",
+            &port.to_string(),
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+        ])
         .stdout(Stdio::null())
         .kill_on_drop(true)
         .spawn()?;
     for _ in 0..100 {
-        if tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_ok() {
+        if tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .is_ok()
+        {
             return Ok((child, port));
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
@@ -170,7 +208,11 @@ fn rss_kib(pid: u32) -> Result<u64, Error> {
 }
 
 /// Signs in `n` times with up to 32 logins in flight.
-async fn sign_in_many(client: &reqwest::Client, base: &str, n: usize) -> Result<Vec<String>, Error> {
+async fn sign_in_many(
+    client: &reqwest::Client,
+    base: &str,
+    n: usize,
+) -> Result<Vec<String>, Error> {
     use futures_util::stream::{self, StreamExt, TryStreamExt};
     stream::iter(0..n)
         .map(|_| sign_in(client, base))
@@ -191,7 +233,12 @@ async fn rss(n: usize) -> Result<(), Error> {
     let port = free_port()?;
     let base = format!("http://127.0.0.1:{port}");
     let idp = dev_op(&base).await?;
-    let app = basic(port, &base, idp.issuer(), &[("SESSION_STORE", "memory".into())])?;
+    let app = basic(
+        port,
+        &base,
+        idp.issuer(),
+        &[("SESSION_STORE", "memory".into())],
+    )?;
     let pid = app.id().ok_or("no pid")?;
     wait_up(&client, &format!("{base}/")).await?;
     // One login first, so lazily built state is in the baseline.
@@ -221,22 +268,35 @@ async fn redis_memory(n: usize) -> Result<(), Error> {
     let port = free_port()?;
     let base = format!("http://127.0.0.1:{port}");
     let idp = dev_op(&base).await?;
-    let _app = basic(port, &base, idp.issuer(), &[("SESSION_STORE", format!("redis://127.0.0.1:{redis_port}"))])?;
+    let _app = basic(
+        port,
+        &base,
+        idp.issuer(),
+        &[("SESSION_STORE", format!("redis://127.0.0.1:{redis_port}"))],
+    )?;
     wait_up(&client, &format!("{base}/")).await?;
     sign_in(&client, &base).await?;
-    let before = info_field(&redis_cli(redis_port, &["INFO", "memory"])?, "used_memory").ok_or("INFO")?;
+    let before =
+        info_field(&redis_cli(redis_port, &["INFO", "memory"])?, "used_memory").ok_or("INFO")?;
     let keys_before = redis_cli(redis_port, &["DBSIZE"])?.trim().parse::<u64>()?;
     sign_in_many(&client, &base, n).await?;
-    let after = info_field(&redis_cli(redis_port, &["INFO", "memory"])?, "used_memory").ok_or("INFO")?;
+    let after =
+        info_field(&redis_cli(redis_port, &["INFO", "memory"])?, "used_memory").ok_or("INFO")?;
     let keys_after = redis_cli(redis_port, &["DBSIZE"])?.trim().parse::<u64>()?;
-    let keys = redis_cli(redis_port, &["--scan", "--pattern", "portcullis:s:*", "--count", "1000"])?;
+    let keys = redis_cli(
+        redis_port,
+        &["--scan", "--pattern", "portcullis:s:*", "--count", "1000"],
+    )?;
     let sample: Vec<&str> = keys.lines().take(200).collect();
     let mut value_bytes = 0u64;
     for key in &sample {
-        value_bytes += redis_cli(redis_port, &["STRLEN", key])?.trim().parse::<u64>()?;
+        value_bytes += redis_cli(redis_port, &["STRLEN", key])?
+            .trim()
+            .parse::<u64>()?;
     }
     let value = value_bytes as f64 / sample.len().max(1) as f64;
-    let per_session = after.saturating_sub(before) as f64 / keys_after.saturating_sub(keys_before).max(1) as f64;
+    let per_session =
+        after.saturating_sub(before) as f64 / keys_after.saturating_sub(keys_before).max(1) as f64;
     println!(
         "redis-memory: {} new keys for {n} logins; used_memory +{:.0} B per session for a {:.0} B value (key {} B): overhead {:.0} B ({:.2}x the value)",
         keys_after - keys_before,
@@ -258,7 +318,10 @@ async fn logout_latency(n: usize, stores: &str) -> Result<(), Error> {
     let idp = Arc::new(dev_op(&base).await?);
     let env: Vec<(&str, String)> = match stores {
         "redis" => vec![("SESSION_STORE", redis.clone())],
-        _ => vec![("SESSION_STORE", "cookie".into()), ("LOGOUT_STORE", redis.clone())],
+        _ => vec![
+            ("SESSION_STORE", "cookie".into()),
+            ("LOGOUT_STORE", redis.clone()),
+        ],
     };
     let _a = basic(port_a, &base, idp.issuer(), &env)?;
     let _b = basic(port_b, &base, idp.issuer(), &env)?;
@@ -302,7 +365,11 @@ async fn logout_latency(n: usize, stores: &str) -> Result<(), Error> {
     };
     println!(
         "logout-latency ({}): {n} back-channel logouts to B; until A refuses the session: {} from the OP's call ({} after B acknowledged the logout token)",
-        if stores == "redis" { "Redis sessions" } else { "cookie sessions, Redis logout store" },
+        if stores == "redis" {
+            "Redis sessions"
+        } else {
+            "cookie sessions, Redis logout store"
+        },
         stats(&mut total),
         stats(&mut after_ack)
     );

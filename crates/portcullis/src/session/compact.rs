@@ -36,7 +36,11 @@ pub(crate) fn encode(data: &SessionData) -> Result<Vec<u8>, SessionDataError> {
     out.push(FORMAT_COMPACT);
     out.extend_from_slice(&json_len.to_be_bytes());
     out.extend_from_slice(&json);
-    for token in [Some(id_token.as_str()), access_token.as_deref(), refresh_token.as_deref()] {
+    for token in [
+        Some(id_token.as_str()),
+        access_token.as_deref(),
+        refresh_token.as_deref(),
+    ] {
         put_token(&mut out, token)?;
     }
     Ok(out)
@@ -88,7 +92,8 @@ fn put_token(out: &mut Vec<u8>, token: Option<&str>) -> Result<(), SessionDataEr
 /// The decoded segments of a compact JWS whose text they re-encode to exactly.
 fn jws_segments(token: &str) -> Option<[Vec<u8>; 3]> {
     let mut parts = token.split('.');
-    let (Some(a), Some(b), Some(c), None) = (parts.next(), parts.next(), parts.next(), parts.next())
+    let (Some(a), Some(b), Some(c), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
     else {
         return None;
     };
@@ -190,7 +195,8 @@ mod tests {
         let original = data();
         let json = serde_json::to_vec(&original).expect("json").len();
         let compact = encode(&original).expect("encode").len();
-        let tokens = original.id_token.len() + original.access_token.as_ref().map_or(0, String::len);
+        let tokens =
+            original.id_token.len() + original.access_token.as_ref().map_or(0, String::len);
         assert!(
             json - compact >= tokens / 5,
             "json {json} B, compact {compact} B, JWS text {tokens} B"
