@@ -131,18 +131,14 @@ impl SessionRecord {
             .and_then(|d| d.downcast::<T>().ok())
     }
 
-    /// The same record without its bytes, when its decoded form is known:
-    /// what an in-process store keeps (it never hands the bytes to anyone).
-    pub fn decoded_only(&self) -> SessionRecord {
-        match self.inner.decoded.get() {
-            Some(Some(decoded)) => SessionRecord {
-                inner: Arc::new(RecordInner {
-                    bytes: Box::default(),
-                    decoded: OnceLock::from(Some(decoded.clone())),
-                }),
-            },
-            _ => self.clone(),
-        }
+    /// The decoded form, when it is already known (for the engine).
+    pub fn decoded<T: Any + Send + Sync>(&self) -> Option<Arc<T>> {
+        self.inner
+            .decoded
+            .get()
+            .cloned()
+            .flatten()
+            .and_then(|d| d.downcast::<T>().ok())
     }
 
     /// A record that already carries its decoded form (written by this
@@ -277,10 +273,11 @@ mod tests {
     }
 
     #[test]
-    fn a_decoded_only_record_drops_its_bytes() {
-        let record = SessionRecord::with_decoded(vec![1, 2, 3], Arc::new(7u8));
-        let compact = record.decoded_only();
-        assert!(compact.as_bytes().is_empty());
-        assert_eq!(compact.decoded_with::<u8>(|_| None).as_deref(), Some(&7));
+    fn the_decoded_form_is_only_peeked_never_initialised_by_decoded() {
+        let fresh = SessionRecord::from_bytes(vec![1, 2, 3]);
+        assert!(fresh.decoded::<u8>().is_none());
+        assert_eq!(fresh.decoded_with(|b| Some(Arc::new(b.len()))).as_deref(), Some(&3usize));
+        let written = SessionRecord::with_decoded(vec![1, 2, 3], Arc::new(7u8));
+        assert_eq!(written.decoded::<u8>().as_deref(), Some(&7));
     }
 }

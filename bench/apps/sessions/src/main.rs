@@ -285,7 +285,7 @@ async fn redis_memory(n: usize) -> Result<(), Error> {
     let keys_after = redis_cli(redis_port, &["DBSIZE"])?.trim().parse::<u64>()?;
     let keys = redis_cli(
         redis_port,
-        &["--scan", "--pattern", "portcullis:s:*", "--count", "1000"],
+        &["--scan", "--pattern", "portcullis:s:*"],
     )?;
     let sample: Vec<&str> = keys.lines().take(200).collect();
     let mut value_bytes = 0u64;

@@ -59,22 +59,33 @@ impl Engine {
         (id.len() >= 22).then_some(id)
     }
 
-    /// Decodes a record read from the store for session `id` (at most once per record).
+    /// Decodes a record read from the store for session `id`: the decoded
+    /// form a record written by this replica carries, else the cache of
+    /// decoded sessions keyed by the exact sealed bytes (so a record that
+    /// changed in the store can only miss), else a decrypt.
     pub(crate) fn decode_record(
         &self,
         id: &str,
         record: &SessionRecord,
     ) -> Option<Arc<ActiveSession>> {
-        record.decoded_with(|bytes| {
-            let text = std::str::from_utf8(bytes).ok()?;
-            let data = SessionData::open(&self.keys, &record_aad(id), text).ok()?;
-            // The record is bound to its id twice: by the associated data and by
-            // the id it carries.
-            if data.id != id {
-                return None;
-            }
-            self.decode(data).map(Arc::new)
-        })
+        if let Some(session) = record.decoded::<ActiveSession>() {
+            return Some(session);
+        }
+        let bytes = record.as_bytes();
+        if let Some(cached) = self.cache.get(bytes) {
+            // The sealed bytes are bound to their id, so a match is this session.
+            return (cached.data().id == id).then_some(cached);
+        }
+        let text = std::str::from_utf8(bytes).ok()?;
+        let data = SessionData::open(&self.keys, &record_aad(id), text).ok()?;
+        // The record is bound to its id twice: by the associated data and by
+        // the id it carries.
+        if data.id != id {
+            return None;
+        }
+        let session = Arc::new(self.decode(data)?);
+        self.cache.insert(bytes, session.clone());
+        Some(session)
     }
 
     /// Turns opened data into an active session; a session of another

@@ -1,5 +1,6 @@
 //! The in-process stores: bounded, with per-entry expiry (moka).
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use moka::Expiry;
@@ -40,6 +41,10 @@ impl<K, V> Expiry<K, (V, Duration)> for PerEntryTtl {
 fn ttl_cache<V: Clone + Send + Sync + 'static>(capacity: u64) -> Cache<Box<str>, (V, Duration)> {
     Cache::builder()
         .max_capacity(capacity)
+        // Least recently used first: moka's default admission policy may
+        // refuse a new entry when full, which would drop a new login or a
+        // logout marker; a store must always take the newest.
+        .eviction_policy(moka::policy::EvictionPolicy::lru())
         .expire_after(PerEntryTtl)
         .build()
 }
@@ -49,7 +54,9 @@ fn ttl_cache<V: Clone + Send + Sync + 'static>(capacity: u64) -> Cache<Box<str>,
 /// shared between replicas: for those, use a shared store such as Redis.
 #[derive(Clone)]
 pub struct MemorySessionStore {
-    sessions: Cache<Box<str>, (SessionRecord, Duration)>,
+    /// The sealed records' bytes only: the engine keeps a bounded cache of
+    /// decoded sessions, so the store need not hold a decoded copy of each.
+    sessions: Cache<Box<str>, (Arc<[u8]>, Duration)>,
 }
 
 impl Default for MemorySessionStore {
@@ -86,7 +93,9 @@ impl MemorySessionStore {
     }
 
     fn get(&self, id: &str) -> Option<SessionRecord> {
-        self.sessions.get(id).map(|(record, _)| record)
+        self.sessions
+            .get(id)
+            .map(|(bytes, _)| SessionRecord::from_bytes(bytes.to_vec()))
     }
 }
 
@@ -102,10 +111,8 @@ impl SessionStore for MemorySessionStore {
         record: SessionRecord,
         ttl: Duration,
     ) -> StoreFuture<'a, ()> {
-        // The bytes are only for stores that persist them; in memory the
-        // decoded session is enough.
         self.sessions
-            .insert(id.into(), (record.decoded_only(), ttl));
+            .insert(id.into(), (Arc::from(record.as_bytes()), ttl));
         Box::pin(async { Ok(()) })
     }
 
@@ -295,7 +302,7 @@ mod tests {
             store.sessions.insert(
                 format!("id-{i}").into(),
                 (
-                    SessionRecord::from_bytes(Vec::new()),
+                    Arc::from(Vec::new()),
                     Duration::from_secs(60),
                 ),
             );
