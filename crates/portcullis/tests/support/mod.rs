@@ -615,3 +615,235 @@ pub mod rp {
         }
     }
 }
+
+/// A `redis-server` of a test's own, on a free port, persisting to an
+/// append-only file (fsync on every write) in a directory of its own: it
+/// can be killed and started again on the same port and directory with its
+/// data intact. Killed (and its directory removed) on drop.
+pub mod redis_server {
+    use std::io::{Read, Write};
+    use std::net::{TcpListener, TcpStream};
+    use std::path::{Path, PathBuf};
+    use std::process::{Child, Command, Stdio};
+    use std::sync::atomic::{AtomicU32, Ordering};
+    use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+    /// Whether `redis-server` runs here. When it does not, the test fails
+    /// under `PORTCULLIS_REQUIRE_ALL=1` and skips loudly otherwise (the
+    /// caller returns).
+    pub fn have_redis_server(test: &str) -> bool {
+        let ok = Command::new("redis-server")
+            .arg("--version")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+        if !ok {
+            let what = format!("{test}: `redis-server` is not on PATH");
+            // Panics under PORTCULLIS_REQUIRE_ALL=1.
+            super::skip_or_fail(&what);
+            // `eprintln!` is captured by the test harness; a raw write to
+            // stderr is seen even when the skipped test "passes".
+            use std::io::Write as _;
+            let _ = writeln!(std::io::stderr(), "\n!!!!! SKIPPED {what} !!!!!\n");
+        }
+        ok
+    }
+
+    /// How a test stops the server.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    pub enum Stop {
+        /// SIGKILL: a crash (the kernel resets every connection).
+        Kill,
+        /// SIGTERM: a graceful shutdown (Redis closes its clients).
+        Term,
+    }
+
+    /// A directory under the system's temp dir, removed on drop.
+    pub struct TempDir(PathBuf);
+
+    impl TempDir {
+        pub fn new(label: &str) -> TempDir {
+            static N: AtomicU32 = AtomicU32::new(0);
+            let nanos = SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .map(|d| d.as_nanos())
+                .unwrap_or(0);
+            let path = std::env::temp_dir().join(format!(
+                "portcullis-{label}-{}-{nanos}-{}",
+                std::process::id(),
+                N.fetch_add(1, Ordering::Relaxed)
+            ));
+            std::fs::create_dir_all(&path).expect("temp dir");
+            TempDir(path)
+        }
+
+        pub fn path(&self) -> &Path {
+            &self.0
+        }
+    }
+
+    impl Drop for TempDir {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+
+    /// A free loopback TCP port (free when asked; nothing holds it).
+    pub fn free_port() -> u16 {
+        TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .map(|a| a.port())
+            .expect("free port")
+    }
+
+    /// The server process. Field order matters: the process is killed
+    /// (in `Drop`) before the directory is removed.
+    pub struct RedisServer {
+        child: Option<Child>,
+        pub port: u16,
+        args: Vec<String>,
+        dir: TempDir,
+    }
+
+    impl RedisServer {
+        /// `redis-server --port <free> --appendonly yes --appendfsync always
+        /// --dir <tempdir> --save ""`, bound to 127.0.0.1, waited for.
+        pub fn start_persistent() -> RedisServer {
+            let dir = TempDir::new("redis");
+            let port = free_port();
+            let args = [
+                "--port",
+                &port.to_string(),
+                "--bind",
+                "127.0.0.1",
+                "--appendonly",
+                "yes",
+                "--appendfsync",
+                "always",
+                "--dir",
+                &dir.path().display().to_string(),
+                "--save",
+                "",
+                "--daemonize",
+                "no",
+                "--loglevel",
+                "warning",
+            ]
+            .map(str::to_owned)
+            .to_vec();
+            let mut server = RedisServer {
+                child: None,
+                port,
+                args,
+                dir,
+            };
+            server.launch();
+            server.wait_ready();
+            server
+        }
+
+        /// `redis://127.0.0.1:<port>`.
+        pub fn url(&self) -> String {
+            format!("redis://127.0.0.1:{}", self.port)
+        }
+
+        /// The data directory (the append-only file and the server's log).
+        pub fn dir(&self) -> &Path {
+            self.dir.path()
+        }
+
+        fn launch(&mut self) {
+            let log_path = self.dir.path().join("redis-server.log");
+            let log = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(&log_path)
+                .expect("log file");
+            let child = Command::new("redis-server")
+                .args(&self.args)
+                .stdout(Stdio::from(log.try_clone().expect("log")))
+                .stderr(Stdio::from(log))
+                .spawn()
+                .expect("spawn redis-server");
+            self.child = Some(child);
+        }
+
+        /// Whether the server answers `PING` with `+PONG` (not `-LOADING`).
+        pub fn answers_ping(&self) -> bool {
+            let addr = std::net::SocketAddr::from(([127, 0, 0, 1], self.port));
+            let Ok(mut stream) = TcpStream::connect_timeout(&addr, Duration::from_millis(200))
+            else {
+                return false;
+            };
+            let _ = stream.set_read_timeout(Some(Duration::from_millis(500)));
+            if stream.write_all(b"PING\r\n").is_err() {
+                return false;
+            }
+            let mut reply = [0u8; 7];
+            stream.read_exact(&mut reply).is_ok() && &reply == b"+PONG\r\n"
+        }
+
+        fn wait_ready(&self) {
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while Instant::now() < deadline {
+                if self.answers_ping() {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            let log = std::fs::read_to_string(self.dir.path().join("redis-server.log"))
+                .unwrap_or_default();
+            panic!("redis-server on port {} did not start:\n{log}", self.port);
+        }
+
+        /// Stops the process and waits for it to exit. Only this test's own
+        /// child is signalled, by its pid.
+        pub fn stop(&mut self, how: Stop) {
+            let Some(mut child) = self.child.take() else {
+                return;
+            };
+            match how {
+                Stop::Kill => {
+                    let _ = child.kill();
+                }
+                Stop::Term => {
+                    let _ = Command::new("kill")
+                        .arg("-TERM")
+                        .arg(child.id().to_string())
+                        .status();
+                    let deadline = Instant::now() + Duration::from_secs(10);
+                    while Instant::now() < deadline {
+                        if let Ok(Some(_)) = child.try_wait() {
+                            break;
+                        }
+                        std::thread::sleep(Duration::from_millis(10));
+                    }
+                    let _ = child.kill();
+                }
+            }
+            let _ = child.wait();
+            assert!(
+                !self.answers_ping(),
+                "redis-server still answers after stop"
+            );
+        }
+
+        /// Starts it again on the same port, arguments and directory, and
+        /// waits until it answers (its append-only file loaded).
+        pub fn restart(&mut self) {
+            self.stop(Stop::Kill);
+            self.launch();
+            self.wait_ready();
+        }
+    }
+
+    impl Drop for RedisServer {
+        fn drop(&mut self) {
+            if let Some(mut child) = self.child.take() {
+                let _ = child.kill();
+                let _ = child.wait();
+            }
+        }
+    }
+}
