@@ -14,8 +14,8 @@ use crate::config::{RedisConfigError, RedisOptions, parse_url};
 use crate::conn::{self, Conn, Live, is_connection_error};
 use crate::subscriber::{self, marker_message_prefix, session_message};
 
-const SESSION_STORE: &str = "redis session store";
-const LOGOUT_STORE: &str = "redis logout store";
+const SESSION_STORE: &str = "redis session";
+const LOGOUT_STORE: &str = "redis logout";
 
 /// The longest TTL sent to Redis (100 years).
 const MAX_TTL_MS: u64 = 100 * 365 * 24 * 3_600 * 1_000;

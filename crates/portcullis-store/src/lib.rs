@@ -276,7 +276,10 @@ mod tests {
     fn the_decoded_form_is_only_peeked_never_initialised_by_decoded() {
         let fresh = SessionRecord::from_bytes(vec![1, 2, 3]);
         assert!(fresh.decoded::<u8>().is_none());
-        assert_eq!(fresh.decoded_with(|b| Some(Arc::new(b.len()))).as_deref(), Some(&3usize));
+        assert_eq!(
+            fresh.decoded_with(|b| Some(Arc::new(b.len()))).as_deref(),
+            Some(&3usize)
+        );
         let written = SessionRecord::with_decoded(vec![1, 2, 3], Arc::new(7u8));
         assert_eq!(written.decoded::<u8>().as_deref(), Some(&7));
     }

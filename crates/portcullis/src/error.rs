@@ -261,10 +261,19 @@ impl OidcError {
     fn to_html(&self, home: &str) -> http::Response<Bytes> {
         let status = self.status();
         let title = status.canonical_reason().unwrap_or("Error");
+        // A server-side failure shows its own message, not its cause (an OS
+        // error or a backend's text is for the logs, not the user).
+        let message = if status.is_server_error() {
+            self.to_string()
+        } else {
+            self.describe()
+        };
         let body = format!(
-            "<!doctype html><html><head><meta charset=\"utf-8\"><title>{title}</title></head>\
-             <body><h1>{title}</h1><p>{}</p><p><a href=\"{}\">Home</a></p></body></html>",
-            html_escape(&self.describe()),
+            "<!doctype html><html><head><meta charset=\"utf-8\">\
+             <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
+             <title>{title}</title><style>{ERROR_PAGE_STYLE}</style></head>\
+             <body><main><h1>{title}</h1><p>{}</p><p><a href=\"{}\">Home</a></p></main></body></html>",
+            html_escape(&message),
             html_escape(home),
         );
         let mut response = http::Response::new(Bytes::from(body));
@@ -278,6 +287,12 @@ impl OidcError {
         response
     }
 }
+
+/// The error pages' look: readable, centred, nothing loaded from elsewhere.
+const ERROR_PAGE_STYLE: &str = "body{font-family:system-ui,sans-serif;background:#f6f7f9;color:#1d2430;margin:0}\
+main{max-width:32rem;margin:12vh auto;padding:2rem;background:#fff;border-radius:12px;\
+box-shadow:0 2px 12px rgba(0,0,0,.08)}h1{font-size:1.4rem;margin-top:0}\
+a{color:#2456d6}";
 
 fn apply_error_headers(headers: &mut HeaderMap, content_type: &'static str) {
     headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));

@@ -581,9 +581,6 @@ async fn outage_body(accept: &str) -> String {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "BUG: the outage message reads \"the redis session store store is unavailable\" \
-            (portcullis-store formats `the {store} store is unavailable` and portcullis-redis \
-            names its stores \"redis session store\" / \"redis logout store\")"]
 async fn the_outage_message_names_the_store_once() {
     if !have_redis_server("the_outage_message_names_the_store_once") {
         return;
@@ -593,8 +590,6 @@ async fn the_outage_message_names_the_store_once() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "BUG: the issue asks for a styled 503 page for browsers, but OidcError's HTML \
-            rendering (error.rs `to_html`) is unstyled markup: no <style>, no stylesheet"]
 async fn the_outage_page_for_browsers_is_styled() {
     if !have_redis_server("the_outage_page_for_browsers_is_styled") {
         return;

@@ -283,10 +283,7 @@ async fn redis_memory(n: usize) -> Result<(), Error> {
     let after =
         info_field(&redis_cli(redis_port, &["INFO", "memory"])?, "used_memory").ok_or("INFO")?;
     let keys_after = redis_cli(redis_port, &["DBSIZE"])?.trim().parse::<u64>()?;
-    let keys = redis_cli(
-        redis_port,
-        &["--scan", "--pattern", "portcullis:s:*"],
-    )?;
+    let keys = redis_cli(redis_port, &["--scan", "--pattern", "portcullis:s:*"])?;
     let sample: Vec<&str> = keys.lines().take(200).collect();
     let mut value_bytes = 0u64;
     for key in &sample {

@@ -301,10 +301,7 @@ mod tests {
         for i in 0..1_000 {
             store.sessions.insert(
                 format!("id-{i}").into(),
-                (
-                    Arc::from(Vec::new()),
-                    Duration::from_secs(60),
-                ),
+                (Arc::from(Vec::new()), Duration::from_secs(60)),
             );
         }
         assert!(store.len() <= 100, "{}", store.len());
