@@ -1,6 +1,8 @@
 //! The in-process stores: bounded, with per-entry expiry (moka).
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::hash::{BuildHasher, RandomState};
+use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
 use moka::Expiry;
@@ -142,8 +144,87 @@ impl SessionStore for MemorySessionStore {
 /// several replicas, share markers through Redis (`LOGOUT_STORE=redis://…`).
 #[derive(Clone)]
 pub struct MemoryLogoutStore {
-    markers: Cache<Box<str>, (u64, Duration)>,
+    markers: Arc<MarkerMap>,
     jtis: Cache<Box<str>, ((), Duration)>,
+}
+
+/// Number of independently locked marker shards.
+const MARKER_SHARDS: usize = 16;
+
+/// The markers: read on every request (up to three lookups), so a plain
+/// sharded hash map under read locks, expiry checked on read and swept on
+/// write (a general-purpose cache's bookkeeping costs several times more per
+/// read).
+struct MarkerMap {
+    shards: Box<[RwLock<HashMap<Box<str>, Marker>>]>,
+    per_shard: usize,
+    hasher: RandomState,
+}
+
+#[derive(Clone, Copy)]
+struct Marker {
+    at_ms: u64,
+    expires: Instant,
+}
+
+impl MarkerMap {
+    fn new(capacity: u64) -> Self {
+        let capacity = usize::try_from(capacity)
+            .unwrap_or(usize::MAX)
+            .max(MARKER_SHARDS);
+        Self {
+            shards: (0..MARKER_SHARDS)
+                .map(|_| RwLock::new(HashMap::new()))
+                .collect(),
+            per_shard: capacity / MARKER_SHARDS,
+            hasher: RandomState::new(),
+        }
+    }
+
+    fn shard(&self, key: &str) -> &RwLock<HashMap<Box<str>, Marker>> {
+        let index = (self.hasher.hash_one(key) as usize) % self.shards.len();
+        &self.shards[index]
+    }
+
+    fn get(&self, key: &str) -> Option<u64> {
+        let shard = self.shard(key).read().unwrap_or_else(|p| p.into_inner());
+        let marker = *shard.get(key)?;
+        (marker.expires > Instant::now()).then_some(marker.at_ms)
+    }
+
+    /// Records `at_ms` for `key`, keeping the latest time and the longest life.
+    fn mark(&self, key: &str, at_ms: u64, ttl: Duration) {
+        let now = Instant::now();
+        let expires = now + ttl;
+        let mut shard = self.shard(key).write().unwrap_or_else(|p| p.into_inner());
+        if let Some(existing) = shard.get_mut(key).filter(|m| m.expires > now) {
+            existing.at_ms = existing.at_ms.max(at_ms);
+            existing.expires = existing.expires.max(expires);
+            return;
+        }
+        if shard.len() >= self.per_shard {
+            shard.retain(|_, m| m.expires > now);
+        }
+        if shard.len() >= self.per_shard {
+            // Full of live markers: the one that would expire first goes.
+            if let Some(oldest) = shard
+                .iter()
+                .min_by_key(|(_, m)| m.expires)
+                .map(|(k, _)| k.clone())
+            {
+                tracing::warn!("the in-memory logout store is full; a marker was dropped early");
+                shard.remove(&oldest);
+            }
+        }
+        shard.insert(key.into(), Marker { at_ms, expires });
+    }
+
+    fn len(&self) -> usize {
+        self.shards
+            .iter()
+            .map(|s| s.read().map(|m| m.len()).unwrap_or(0))
+            .sum()
+    }
 }
 
 impl Default for MemoryLogoutStore {
@@ -155,7 +236,7 @@ impl Default for MemoryLogoutStore {
 impl std::fmt::Debug for MemoryLogoutStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("MemoryLogoutStore")
-            .field("markers", &self.markers.entry_count())
+            .field("markers", &self.markers.len())
             .finish()
     }
 }
@@ -164,27 +245,19 @@ impl MemoryLogoutStore {
     /// A store holding at most `capacity` markers (and as many token ids).
     pub fn new(capacity: u64) -> Self {
         Self {
-            markers: ttl_cache(capacity),
+            markers: Arc::new(MarkerMap::new(capacity)),
             jtis: ttl_cache(capacity),
         }
     }
 
     fn marker(&self, key: &str) -> Option<u64> {
-        self.markers.get(key).map(|(at, _)| at)
+        self.markers.get(key)
     }
 }
 
 impl LogoutStore for MemoryLogoutStore {
     fn mark<'a>(&'a self, key: &'a str, at_ms: u64, ttl: Duration) -> StoreFuture<'a, ()> {
-        self.markers
-            .entry(key.into())
-            .and_upsert_with(|existing| match existing {
-                Some(entry) => {
-                    let (old_at, old_ttl) = entry.into_value();
-                    (old_at.max(at_ms), old_ttl.max(ttl))
-                }
-                None => (at_ms, ttl),
-            });
+        self.markers.mark(key, at_ms, ttl);
         Box::pin(async { Ok(()) })
     }
 
@@ -305,5 +378,37 @@ mod tests {
             );
         }
         assert!(store.len() <= 100, "{}", store.len());
+    }
+}
+
+#[cfg(test)]
+mod marker_map_tests {
+    use super::*;
+
+    #[test]
+    fn a_full_marker_map_drops_the_marker_that_expires_first_and_keeps_the_new_one() {
+        let map = MarkerMap::new(16); // one per shard
+        for i in 0..200 {
+            map.mark(&format!("k{i}"), i, Duration::from_secs(60 + i));
+        }
+        assert!(map.len() <= 16, "{}", map.len());
+        assert_eq!(
+            map.get("k199"),
+            Some(199),
+            "the newest marker is always kept"
+        );
+    }
+
+    #[test]
+    fn expired_markers_are_neither_returned_nor_merged_into() {
+        let map = MarkerMap::new(1_000);
+        map.mark("k", 5, Duration::ZERO);
+        assert_eq!(map.get("k"), None);
+        map.mark("k", 3, Duration::from_secs(60));
+        assert_eq!(
+            map.get("k"),
+            Some(3),
+            "an expired marker does not lend its later time"
+        );
     }
 }
