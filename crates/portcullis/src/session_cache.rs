@@ -14,6 +14,9 @@ use std::sync::{Arc, Mutex};
 
 use crate::active::ActiveSession;
 
+/// The cache of decoded sessions.
+pub(crate) type SessionCache = SealedCache<Arc<ActiveSession>>;
+
 /// Number of independently locked shards.
 const SHARDS: usize = 16;
 
@@ -21,19 +24,22 @@ const SHARDS: usize = 16;
 /// ends with the base64url AES-GCM tag, which is unique per seal.
 const HASHED_TAIL: usize = 24;
 
-struct Entry {
+struct Entry<V> {
     sealed: Box<[u8]>,
-    session: Arc<ActiveSession>,
+    session: V,
 }
 
+type Shard<V> = Mutex<HashMap<u64, Entry<V>>>;
+
 /// The cache. `capacity == 0` turns it off.
-pub(crate) struct SessionCache {
-    shards: Box<[Mutex<HashMap<u64, Entry>>]>,
+/// A bounded cache keyed by exact sealed values (`capacity == 0` turns it off).
+pub(crate) struct SealedCache<V> {
+    shards: Box<[Shard<V>]>,
     per_shard: usize,
     hasher: RandomState,
 }
 
-impl SessionCache {
+impl<V: Clone> SealedCache<V> {
     /// A cache holding at most about `capacity` sessions.
     pub(crate) fn new(capacity: usize) -> Self {
         let per_shard = capacity.div_ceil(SHARDS);
@@ -47,7 +53,7 @@ impl SessionCache {
         }
     }
 
-    fn slot(&self, sealed: &[u8]) -> Option<(u64, &Mutex<HashMap<u64, Entry>>)> {
+    fn slot(&self, sealed: &[u8]) -> Option<(u64, &Shard<V>)> {
         if self.shards.is_empty() {
             return None;
         }
@@ -58,7 +64,7 @@ impl SessionCache {
     }
 
     /// The cached session for exactly this sealed value.
-    pub(crate) fn get(&self, sealed: &[u8]) -> Option<Arc<ActiveSession>> {
+    pub(crate) fn get(&self, sealed: &[u8]) -> Option<V> {
         let (key, shard) = self.slot(sealed)?;
         let map = shard.lock().ok()?;
         map.get(&key)
@@ -67,7 +73,7 @@ impl SessionCache {
     }
 
     /// Remembers a session that was just decrypted from `sealed`.
-    pub(crate) fn insert(&self, sealed: &[u8], session: Arc<ActiveSession>) {
+    pub(crate) fn insert(&self, sealed: &[u8], session: V) {
         let Some((key, shard)) = self.slot(sealed) else {
             return;
         };

@@ -40,7 +40,7 @@ use crate::error::OidcError;
 use crate::http_client::HttpClient;
 use crate::provider::Provider;
 use crate::session::{CookieOptions, SessionKeys};
-use crate::session_cache::SessionCache;
+use crate::session_cache::{SealedCache, SessionCache};
 use crate::store::{LogoutStore, MemoryLogoutStore, OpenedStores, SessionStore};
 
 /// The largest request body a built-in route reads (callback form_post,
@@ -112,6 +112,8 @@ pub struct Engine {
     pub(crate) session_cookie: CookieOptions,
     pub(crate) transaction_cookie: CookieOptions,
     pub(crate) cache: SessionCache,
+    /// Session ids already opened from their sealed cookie (server-side sessions).
+    pub(crate) id_cache: SealedCache<String>,
     pub(crate) storage: Storage,
     pub(crate) logouts: Arc<dyn LogoutStore>,
     /// Where the error pages' "home" link goes: `BASE_URL`'s path.
@@ -171,6 +173,7 @@ impl Engine {
         transaction_cookie.path = cookie_path;
         Ok(Self {
             cache: SessionCache::new(settings.session_cache_capacity),
+            id_cache: SealedCache::new(settings.session_cache_capacity),
             settings,
             client,
             provider,

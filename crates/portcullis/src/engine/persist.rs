@@ -50,13 +50,17 @@ impl Engine {
 
     /// Opens a sealed session id cookie (server-side sessions).
     pub(crate) fn open_session_id(&self, sealed: &[u8]) -> Option<String> {
+        if let Some(id) = self.id_cache.get(sealed) {
+            return Some(id);
+        }
         let text = std::str::from_utf8(sealed).ok()?;
         let plain = self
             .keys
             .open(CookiePurpose::Session, &self.id_cookie_aad(), text)
             .ok()?;
-        let id = String::from_utf8(plain).ok()?;
-        (id.len() >= 22).then_some(id)
+        let id = String::from_utf8(plain).ok().filter(|id| id.len() >= 22)?;
+        self.id_cache.insert(sealed, id.clone());
+        Some(id)
     }
 
     /// Decodes a record read from the store for session `id`: the decoded

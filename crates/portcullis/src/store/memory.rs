@@ -156,10 +156,12 @@ const MARKER_SHARDS: usize = 16;
 /// write (a general-purpose cache's bookkeeping costs several times more per
 /// read).
 struct MarkerMap {
-    shards: Box<[RwLock<HashMap<Box<str>, Marker>>]>,
+    shards: Box<[MarkerShard]>,
     per_shard: usize,
     hasher: RandomState,
 }
+
+type MarkerShard = RwLock<HashMap<Box<str>, Marker>>;
 
 #[derive(Clone, Copy)]
 struct Marker {
@@ -181,7 +183,7 @@ impl MarkerMap {
         }
     }
 
-    fn shard(&self, key: &str) -> &RwLock<HashMap<Box<str>, Marker>> {
+    fn shard(&self, key: &str) -> &MarkerShard {
         let index = (self.hasher.hash_one(key) as usize) % self.shards.len();
         &self.shards[index]
     }
