@@ -261,9 +261,10 @@ impl OidcError {
     fn to_html(&self, home: &str) -> http::Response<Bytes> {
         let status = self.status();
         let title = status.canonical_reason().unwrap_or("Error");
-        // A server-side failure shows its own message, not its cause (an OS
-        // error or a backend's text is for the logs, not the user).
-        let message = if status.is_server_error() {
+        // A failure of our own infrastructure shows its message, not its
+        // cause (an OS error or a backend's text is for the logs); what the
+        // OP answered stays on the page, it is what the developer must fix.
+        let message = if matches!(self, OidcError::StoreUnavailable(_) | OidcError::Session(_)) {
             self.to_string()
         } else {
             self.describe()

@@ -254,7 +254,10 @@ impl Engine {
     /// Renders `error` for a request with `headers`: HTML for browsers (with a
     /// "home" link to `BASE_URL`'s path), JSON otherwise.
     pub fn error_response(&self, error: &OidcError, headers: &HeaderMap) -> EngineResponse {
-        if error.status().is_server_error() {
+        if matches!(
+            error,
+            OidcError::StoreUnavailable(_) | OidcError::Session(_)
+        ) {
             // The page shows only the message; the cause is for the operator.
             tracing::warn!(error = %error.describe(), status = error.status().as_u16(), "request failed");
         }

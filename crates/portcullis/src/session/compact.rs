@@ -13,6 +13,11 @@
 //! byte (`0` absent, `1` text: u32 length and bytes, `2` JWS: three segments
 //! of u16 length and bytes). A plaintext starting with `{` is the older
 //! all-JSON form, still read.
+//!
+//! What the ID token already says is not repeated in the JSON: `iss`, `sub`
+//! and `sid` are left out when they equal the ID token's claims (a refreshed
+//! ID token may lack `sid`; then it is kept), and `created_at` when it is
+//! `created_ms` in seconds. They are restored on open.
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -28,6 +33,24 @@ const TAG_JWS: u8 = 2;
 pub(crate) fn encode(data: &SessionData) -> Result<Vec<u8>, SessionDataError> {
     let mut rest = data.clone();
     let id_token = std::mem::take(&mut rest.id_token);
+    let claims = payload_claims(&id_token);
+    let claim = |name: &str| {
+        claims
+            .as_ref()
+            .and_then(|c| c.get(name)?.as_str().map(str::to_owned))
+    };
+    if claim("iss").as_deref() == Some(rest.iss.as_str()) {
+        rest.iss.clear();
+    }
+    if claim("sub").as_deref() == Some(rest.sub.as_str()) {
+        rest.sub.clear();
+    }
+    if rest.sid.is_some() && claim("sid") == rest.sid {
+        rest.sid = None;
+    }
+    if rest.created_at == rest.created_ms / 1000 {
+        rest.created_at = 0;
+    }
     let access_token = rest.access_token.take();
     let refresh_token = rest.refresh_token.take();
     let json = serde_json::to_vec(&rest).map_err(|_| SessionDataError::Serialize)?;
@@ -62,10 +85,42 @@ pub(crate) fn decode(plain: &[u8]) -> Result<SessionData, SessionDataError> {
             if !reader.0.is_empty() {
                 return Err(SessionDataError::Malformed);
             }
+            restore_derived(&mut data)?;
             Ok(data)
         }
         _ => Err(SessionDataError::Malformed),
     }
+}
+
+/// Puts back what [`encode`] left out because the ID token says it.
+fn restore_derived(data: &mut SessionData) -> Result<(), SessionDataError> {
+    if data.created_at == 0 {
+        data.created_at = data.created_ms / 1000;
+    }
+    if data.iss.is_empty() || data.sub.is_empty() || data.sid.is_none() {
+        let claims = payload_claims(&data.id_token);
+        let claim = |name: &str| {
+            claims
+                .as_ref()
+                .and_then(|c| c.get(name)?.as_str().map(str::to_owned))
+        };
+        if data.iss.is_empty() {
+            data.iss = claim("iss").ok_or(SessionDataError::Malformed)?;
+        }
+        if data.sub.is_empty() {
+            data.sub = claim("sub").ok_or(SessionDataError::Malformed)?;
+        }
+        if data.sid.is_none() {
+            data.sid = claim("sid");
+        }
+    }
+    Ok(())
+}
+
+/// The claims of a compact JWS's payload, if it is one.
+fn payload_claims(token: &str) -> Option<serde_json::Map<String, serde_json::Value>> {
+    let payload = token.split('.').nth(1)?;
+    serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).ok()?).ok()
 }
 
 fn put_token(out: &mut Vec<u8>, token: Option<&str>) -> Result<(), SessionDataError> {
@@ -174,6 +229,7 @@ mod tests {
     fn data() -> SessionData {
         let mut data = crate::session::test_session_data();
         data.id_token = jwt(600);
+        data.created_at = data.created_ms / 1000;
         data.access_token = Some(jwt(300));
         data.refresh_token = Some("opaque-refresh-token_0123456789".into());
         data
@@ -213,6 +269,40 @@ mod tests {
         let back = decode(&encode(&original).expect("encode")).expect("decode");
         assert_eq!(back.access_token, original.access_token);
         assert_eq!(back.refresh_token, original.refresh_token);
+    }
+
+    #[test]
+    fn what_the_id_token_says_is_left_out_and_restored() {
+        let header = URL_SAFE_NO_PAD.encode(br#"{"alg":"RS256"}"#);
+        let payload =
+            URL_SAFE_NO_PAD.encode(br#"{"iss":"https://op.example","sub":"u-1","sid":"op-s"}"#);
+        let mut original = data();
+        original.id_token = format!("{header}.{payload}.c2ln");
+        original.iss = "https://op.example".into();
+        original.sub = "u-1".into();
+        original.sid = Some("op-s".into());
+        original.created_ms = 1_700_000_000_123;
+        original.created_at = 1_700_000_000;
+        let plain = encode(&original).expect("encode");
+        let text = String::from_utf8_lossy(&plain);
+        assert!(
+            !text.contains("\"is\"") && !text.contains("\"sd\""),
+            "{text}"
+        );
+        let back = decode(&plain).expect("decode");
+        assert_eq!(
+            (back.iss.as_str(), back.sub.as_str()),
+            ("https://op.example", "u-1")
+        );
+        assert_eq!(back.sid.as_deref(), Some("op-s"));
+        assert_eq!(back.created_at, 1_700_000_000);
+        // A sid the (refreshed) ID token lacks is kept.
+        original.id_token = format!(
+            "{header}.{}.c2ln",
+            URL_SAFE_NO_PAD.encode(br#"{"iss":"https://op.example","sub":"u-1"}"#)
+        );
+        let back = decode(&encode(&original).expect("encode")).expect("decode");
+        assert_eq!(back.sid.as_deref(), Some("op-s"));
     }
 
     #[test]

@@ -69,7 +69,7 @@ pub struct SessionData {
     pub id: String,
     /// When the session was created (login), unix seconds. Drives the absolute
     /// duration.
-    #[serde(rename = "c")]
+    #[serde(rename = "c", default)]
     pub created_at: u64,
     /// When the session was created, unix milliseconds: logout markers name
     /// the sessions that started at or before their time.
@@ -110,10 +110,10 @@ pub struct SessionData {
     #[serde(rename = "x", default, skip_serializing_if = "Map::is_empty")]
     pub extra: Map<String, Value>,
     /// The issuer of the ID token.
-    #[serde(rename = "is")]
+    #[serde(rename = "is", default, skip_serializing_if = "String::is_empty")]
     pub iss: String,
     /// The subject of the ID token.
-    #[serde(rename = "s")]
+    #[serde(rename = "s", default, skip_serializing_if = "String::is_empty")]
     pub sub: String,
     /// The OP session id (`sid` claim), for back-channel logout.
     #[serde(rename = "sd", default, skip_serializing_if = "Option::is_none")]
