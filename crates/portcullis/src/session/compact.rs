@@ -17,7 +17,8 @@
 //! What the ID token already says is not repeated in the JSON: `iss`, `sub`
 //! and `sid` are left out when they equal the ID token's claims (a refreshed
 //! ID token may lack `sid`; then it is kept), and `created_at` when it is
-//! `created_ms` in seconds. They are restored on open.
+//! `created_ms` in seconds, `refreshed_at` when it is `created_at`, and the
+//! token type when it is `Bearer`. They are restored on open.
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -48,8 +49,16 @@ pub(crate) fn encode(data: &SessionData) -> Result<Vec<u8>, SessionDataError> {
     if rest.sid.is_some() && claim("sid") == rest.sid {
         rest.sid = None;
     }
+    if rest.refreshed_at == rest.created_at {
+        rest.refreshed_at = 0;
+    }
     if rest.created_at == rest.created_ms / 1000 {
         rest.created_at = 0;
+    }
+    // The token type is required in every token response, and nearly always
+    // `Bearer`: it is only written when it is something else.
+    if rest.access_token.is_some() && rest.token_type.as_deref() == Some("Bearer") {
+        rest.token_type = None;
     }
     let access_token = rest.access_token.take();
     let refresh_token = rest.refresh_token.take();
@@ -96,6 +105,12 @@ pub(crate) fn decode(plain: &[u8]) -> Result<SessionData, SessionDataError> {
 fn restore_derived(data: &mut SessionData) -> Result<(), SessionDataError> {
     if data.created_at == 0 {
         data.created_at = data.created_ms / 1000;
+    }
+    if data.refreshed_at == 0 {
+        data.refreshed_at = data.created_at;
+    }
+    if data.access_token.is_some() && data.token_type.is_none() {
+        data.token_type = Some("Bearer".to_owned());
     }
     if data.iss.is_empty() || data.sub.is_empty() || data.sid.is_none() {
         let claims = payload_claims(&data.id_token);
@@ -283,6 +298,8 @@ mod tests {
         original.sid = Some("op-s".into());
         original.created_ms = 1_700_000_000_123;
         original.created_at = 1_700_000_000;
+        original.refreshed_at = 1_700_000_000;
+        original.token_type = Some("Bearer".into());
         let plain = encode(&original).expect("encode");
         let text = String::from_utf8_lossy(&plain);
         assert!(
@@ -296,6 +313,8 @@ mod tests {
         );
         assert_eq!(back.sid.as_deref(), Some("op-s"));
         assert_eq!(back.created_at, 1_700_000_000);
+        assert_eq!(back.refreshed_at, original.refreshed_at);
+        assert_eq!(back.token_type, original.token_type);
         // A sid the (refreshed) ID token lacks is kept.
         original.id_token = format!(
             "{header}.{}.c2ln",

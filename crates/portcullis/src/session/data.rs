@@ -77,7 +77,7 @@ pub struct SessionData {
     pub created_ms: u64,
     /// When the cookie was last re-written, unix seconds. Drives the rolling
     /// duration.
-    #[serde(rename = "r")]
+    #[serde(rename = "r", default)]
     pub refreshed_at: u64,
     /// The user claims that the ID token does not already hold (from userinfo,
     /// or edited by the `after_callback` hook), as a JSON object. The session's
