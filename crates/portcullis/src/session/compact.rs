@@ -8,7 +8,7 @@
 //! the original text; any other token (opaque, padded, non-canonical) is
 //! stored as its text. No compression is involved.
 //!
-//! Layout: `0x01`, the JSON length (u32, big-endian), the JSON (with the
+//! Layout: `0x02`, a byte naming the fields left out (below), the JSON length (u32, big-endian), the JSON (with the
 //! tokens left out), then the ID, access and refresh tokens, each as a tag
 //! byte (`0` absent, `1` text: u32 length and bytes, `2` JWS: three segments
 //! of u16 length and bytes). A plaintext starting with `{` is the older
@@ -18,14 +18,25 @@
 //! and `sid` are left out when they equal the ID token's claims (a refreshed
 //! ID token may lack `sid`; then it is kept), and `created_at` when it is
 //! `created_ms` in seconds, `refreshed_at` when it is `created_at`, and the
-//! token type when it is `Bearer`. They are restored on open.
+//! token type when it is `Bearer`. A bit per field says what was left out, and
+//! exactly those are restored on open.
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 
 use super::data::{SessionData, SessionDataError};
 
-const FORMAT_COMPACT: u8 = 0x01;
+const FORMAT_COMPACT: u8 = 0x02;
+
+/// Which fields [`encode`] left out (restored from the ID token or the other
+/// fields on open).
+const DERIVED_ISS: u8 = 1;
+const DERIVED_SUB: u8 = 1 << 1;
+const DERIVED_SID: u8 = 1 << 2;
+const DERIVED_CREATED_AT: u8 = 1 << 3;
+const DERIVED_REFRESHED_AT: u8 = 1 << 4;
+const DERIVED_BEARER: u8 = 1 << 5;
+const DERIVED_ALL: u8 = (1 << 6) - 1;
 const TAG_ABSENT: u8 = 0;
 const TAG_TEXT: u8 = 1;
 const TAG_JWS: u8 = 2;
@@ -40,25 +51,34 @@ pub(crate) fn encode(data: &SessionData) -> Result<Vec<u8>, SessionDataError> {
             .as_ref()
             .and_then(|c| c.get(name)?.as_str().map(str::to_owned))
     };
-    if claim("iss").as_deref() == Some(rest.iss.as_str()) {
+    // Each field left out sets its bit; open restores exactly those, so
+    // every session comes back as it was, whatever its values.
+    let mut derived = 0u8;
+    if !rest.iss.is_empty() && claim("iss").as_deref() == Some(rest.iss.as_str()) {
         rest.iss.clear();
+        derived |= DERIVED_ISS;
     }
-    if claim("sub").as_deref() == Some(rest.sub.as_str()) {
+    if !rest.sub.is_empty() && claim("sub").as_deref() == Some(rest.sub.as_str()) {
         rest.sub.clear();
+        derived |= DERIVED_SUB;
     }
     if rest.sid.is_some() && claim("sid") == rest.sid {
         rest.sid = None;
+        derived |= DERIVED_SID;
     }
     if rest.refreshed_at == rest.created_at {
         rest.refreshed_at = 0;
+        derived |= DERIVED_REFRESHED_AT;
     }
     if rest.created_at == rest.created_ms / 1000 {
         rest.created_at = 0;
+        derived |= DERIVED_CREATED_AT;
     }
     // The token type is required in every token response, and nearly always
     // `Bearer`: it is only written when it is something else.
-    if rest.access_token.is_some() && rest.token_type.as_deref() == Some("Bearer") {
+    if rest.token_type.as_deref() == Some("Bearer") {
         rest.token_type = None;
+        derived |= DERIVED_BEARER;
     }
     let access_token = rest.access_token.take();
     let refresh_token = rest.refresh_token.take();
@@ -66,6 +86,7 @@ pub(crate) fn encode(data: &SessionData) -> Result<Vec<u8>, SessionDataError> {
     let json_len = u32::try_from(json.len()).map_err(|_| SessionDataError::Serialize)?;
     let mut out = Vec::with_capacity(json.len() + id_token.len() + 64);
     out.push(FORMAT_COMPACT);
+    out.push(derived);
     out.extend_from_slice(&json_len.to_be_bytes());
     out.extend_from_slice(&json);
     for token in [
@@ -84,6 +105,7 @@ pub(crate) fn decode(plain: &[u8]) -> Result<SessionData, SessionDataError> {
         Some(b'{') => serde_json::from_slice(plain).map_err(|_| SessionDataError::Malformed),
         Some(&FORMAT_COMPACT) => {
             let mut reader = Reader(&plain[1..]);
+            let derived = reader.u8()?;
             let json_len = reader.u32()? as usize;
             let json = reader.bytes(json_len)?;
             let mut data: SessionData =
@@ -94,39 +116,43 @@ pub(crate) fn decode(plain: &[u8]) -> Result<SessionData, SessionDataError> {
             if !reader.0.is_empty() {
                 return Err(SessionDataError::Malformed);
             }
-            restore_derived(&mut data)?;
+            restore_derived(&mut data, derived)?;
             Ok(data)
         }
         _ => Err(SessionDataError::Malformed),
     }
 }
 
-/// Puts back what [`encode`] left out because the ID token says it.
-fn restore_derived(data: &mut SessionData) -> Result<(), SessionDataError> {
-    if data.created_at == 0 {
+/// Puts back the fields whose bit [`encode`] set.
+fn restore_derived(data: &mut SessionData, derived: u8) -> Result<(), SessionDataError> {
+    if derived & !DERIVED_ALL != 0 {
+        return Err(SessionDataError::Malformed);
+    }
+    if derived & DERIVED_CREATED_AT != 0 {
         data.created_at = data.created_ms / 1000;
     }
-    if data.refreshed_at == 0 {
+    if derived & DERIVED_REFRESHED_AT != 0 {
         data.refreshed_at = data.created_at;
     }
-    if data.access_token.is_some() && data.token_type.is_none() {
+    if derived & DERIVED_BEARER != 0 {
         data.token_type = Some("Bearer".to_owned());
     }
-    if data.iss.is_empty() || data.sub.is_empty() || data.sid.is_none() {
+    if derived & (DERIVED_ISS | DERIVED_SUB | DERIVED_SID) != 0 {
         let claims = payload_claims(&data.id_token);
         let claim = |name: &str| {
             claims
                 .as_ref()
                 .and_then(|c| c.get(name)?.as_str().map(str::to_owned))
+                .ok_or(SessionDataError::Malformed)
         };
-        if data.iss.is_empty() {
-            data.iss = claim("iss").ok_or(SessionDataError::Malformed)?;
+        if derived & DERIVED_ISS != 0 {
+            data.iss = claim("iss")?;
         }
-        if data.sub.is_empty() {
-            data.sub = claim("sub").ok_or(SessionDataError::Malformed)?;
+        if derived & DERIVED_SUB != 0 {
+            data.sub = claim("sub")?;
         }
-        if data.sid.is_none() {
-            data.sid = claim("sid");
+        if derived & DERIVED_SID != 0 {
+            data.sid = Some(claim("sid")?);
         }
     }
     Ok(())
@@ -325,6 +351,25 @@ mod tests {
     }
 
     #[test]
+    fn values_that_only_look_derivable_come_back_exactly() {
+        // The cases the session_plaintext fuzz target found: a zero time, a
+        // missing token type beside an access token, no sid although the ID
+        // token has one.
+        let header = URL_SAFE_NO_PAD.encode(br#"{"alg":"RS256"}"#);
+        let payload = URL_SAFE_NO_PAD.encode(br#"{"iss":"i","sub":"s","sid":"op"}"#);
+        let mut original = data();
+        original.id_token = format!("{header}.{payload}.c2ln");
+        original.created_ms = 0;
+        original.created_at = 1_700_000_000;
+        original.refreshed_at = 0;
+        original.token_type = None;
+        original.sid = None;
+        let back = decode(&encode(&original).expect("encode")).expect("decode");
+        let wire = |d: &SessionData| serde_json::to_string(d).expect("json");
+        assert_eq!(wire(&back), wire(&original));
+    }
+
+    #[test]
     fn the_older_all_json_plaintext_still_opens() {
         let original = data();
         let json = serde_json::to_vec(&original).expect("json");
@@ -342,9 +387,12 @@ mod tests {
         trailing.push(0);
         assert!(decode(&trailing).is_err());
         assert!(decode(&[0x7f, 1, 2]).is_err());
-        let mut bad_tag = plain;
+        let mut bad_tag = plain.clone();
         let last_token_tag = bad_tag.len() - 1 - "opaque-refresh-token_0123456789".len() - 4;
         bad_tag[last_token_tag] = 9;
         assert!(decode(&bad_tag).is_err());
+        let mut bad_mask = plain;
+        bad_mask[1] = 0xff;
+        assert!(decode(&bad_mask).is_err());
     }
 }

@@ -13,6 +13,10 @@ pub const DEFAULT_ABSOLUTE_SECS: u64 = 7 * 24 * 3600;
 /// The longest interval between two re-seals of an active rolling session, in seconds.
 pub const MAX_TOUCH_INTERVAL_SECS: u64 = 60;
 
+fn is_zero(value: &u64) -> bool {
+    *value == 0
+}
+
 /// How long a session lives.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SessionDurations {
@@ -69,7 +73,7 @@ pub struct SessionData {
     pub id: String,
     /// When the session was created (login), unix seconds. Drives the absolute
     /// duration.
-    #[serde(rename = "c", default)]
+    #[serde(rename = "c", default, skip_serializing_if = "is_zero")]
     pub created_at: u64,
     /// When the session was created, unix milliseconds: logout markers name
     /// the sessions that started at or before their time.
@@ -77,7 +81,7 @@ pub struct SessionData {
     pub created_ms: u64,
     /// When the cookie was last re-written, unix seconds. Drives the rolling
     /// duration.
-    #[serde(rename = "r", default)]
+    #[serde(rename = "r", default, skip_serializing_if = "is_zero")]
     pub refreshed_at: u64,
     /// The user claims that the ID token does not already hold (from userinfo,
     /// or edited by the `after_callback` hook), as a JSON object. The session's
