@@ -143,12 +143,8 @@ pub mod session {
     use std::sync::OnceLock;
 
     use http::HeaderValue;
-    use portcullis::session::{
-        CookieOptions, CookiePurpose, MAX_CHUNKS, MAX_COOKIE_BYTES, MAX_PENDING_FLOWS,
-        MAX_SEALED_LEN, SessionCodecError, SessionData, SessionDataError, SessionKeys,
-        TransactionError, TransactionStore, encode_session_cookies, read_cookie,
-        read_session_cookie, removal_cookies, scan_session_cookie_bytes, scan_session_cookies,
-    };
+    use portcullis::session::internals::{CookieOptions, MAX_CHUNKS, MAX_COOKIE_BYTES, MAX_PENDING_FLOWS, MAX_SEALED_LEN, TransactionError, TransactionStore, encode_session_cookies, read_cookie, read_session_cookie, removal_cookies, scan_session_cookie_bytes, scan_session_cookies};
+    use portcullis::session::{CookiePurpose, SessionCodecError, SessionData, SessionDataError, SessionKeys};
     use portcullis_core::authorize::PendingAuthorization;
     use serde::Serialize;
     use serde::de::DeserializeOwned;

@@ -26,10 +26,8 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use http::HeaderValue;
-use portcullis::session::{
-    CookieOptions, CookiePurpose, SessionData, SessionKeys, TransactionStore,
-    encode_session_cookies, read_cookie, scan_session_cookies,
-};
+use portcullis::session::internals::{CookieOptions, TransactionStore, encode_session_cookies, read_cookie, scan_session_cookies};
+use portcullis::session::{CookiePurpose, SessionData, SessionKeys};
 use portcullis_core::authorize::PendingAuthorization;
 use portcullis_fuzz::session::{
     ID_COOKIE_AAD, SEED_SESSION_ID, SESSION_COOKIE, TRANSACTION_COOKIE, decode, decode_record,

@@ -367,3 +367,34 @@ async fn open_stores(
     };
     Ok((storage, logouts))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_route_accepts_only_its_methods_and_says_so_in_allow() {
+        for (route, allowed, allow) in [
+            (Route::Login, &[Method::GET][..], "GET"),
+            (Route::Callback, &[Method::GET, Method::POST][..], "GET, POST"),
+            (Route::Logout, &[Method::GET, Method::POST][..], "GET, POST"),
+            (Route::BackchannelLogout, &[Method::POST][..], "POST"),
+            (Route::FrontchannelLogout, &[Method::GET][..], "GET"),
+        ] {
+            assert_eq!(route.allow(), allow, "{route:?}");
+            for method in [Method::GET, Method::POST, Method::PUT, Method::DELETE, Method::HEAD] {
+                assert_eq!(route.accepts(&method), allowed.contains(&method), "{route:?} {method}");
+            }
+        }
+    }
+
+    #[test]
+    fn only_post_routes_that_carry_a_body_read_it() {
+        assert!(Route::Callback.reads_body(&Method::POST));
+        assert!(Route::Logout.reads_body(&Method::POST));
+        assert!(Route::BackchannelLogout.reads_body(&Method::POST));
+        assert!(!Route::Callback.reads_body(&Method::GET));
+        assert!(!Route::Login.reads_body(&Method::POST));
+        assert!(!Route::FrontchannelLogout.reads_body(&Method::POST));
+    }
+}

@@ -1,33 +1,22 @@
-//! Encrypted cookie sessions.
+//! Encrypted sessions: what a session holds and the keys that seal it.
 //!
 //! - [`SessionKeys`]: AES-256-GCM keys derived by HKDF-SHA256 from `SECRET`
-//!   (comma-separated, newest first; the newest seals, all open). Each write uses a
-//!   fresh random nonce, and the cookie name is bound as associated data.
-//! - [`SessionData`]: what the session cookie holds (claims, tokens, `iss`/`sub`/`sid`,
-//!   application data), with rolling and absolute expiry ([`SessionDurations`]).
-//! - [`encode_session_cookies`] / [`scan_session_cookies`]: chunking of large values
-//!   over `name.0`, `name.1`, … (at most [`MAX_CHUNKS`]) and allocation-light reading
-//!   of the `Cookie` headers; [`removal_cookies`] and [`replace_session_cookies`]
-//!   clear stale chunks.
-//! - [`TransactionStore`]: the pending sign-in flows in one encrypted, short-lived
-//!   transaction cookie, capped at [`MAX_PENDING_FLOWS`], each state usable once.
-//! - [`CookieOptions`]: cookie attributes (`HttpOnly`, `SameSite`, `Secure` on https).
+//!   (comma-separated, newest first; the newest seals, all open), bound to the
+//!   issuer and client id. Each write uses a fresh random nonce, and the cookie
+//!   name (or a store record's id) is bound as associated data.
+//! - [`SessionData`]: what a session holds (the ID token, the claims it lacks,
+//!   tokens, application data), with rolling and absolute expiry
+//!   ([`SessionDurations`]).
 //!
-//! # Typical request path
+//! The cookie plumbing (chunking over `name.0`, `name.1`, …, the scans of the
+//! `Cookie` header, the transaction cookie) is the engine's own; it is public
+//! only behind the unstable `internals` feature, for the fuzz targets.
 //!
 //! ```
-//! use portcullis::session::*;
-//! # let keys = SessionKeys::from_secret_list("a-development-secret-of-32-chars!").unwrap();
-//! # let headers = http::HeaderMap::new();
-//! # let now = 1_800_000_000;
-//! let durations = SessionDurations::default();
-//! let scan = scan_session_cookies(headers.get_all(http::header::COOKIE), "portcullis.session");
-//! let session = scan
-//!     .value
-//!     .as_deref()
-//!     .and_then(|v| SessionData::open(&keys, "portcullis.session", v).ok())
-//!     .filter(|s| !s.is_expired(now, &durations));
-//! assert!(session.is_none());
+//! use portcullis::session::{SessionDurations, SessionKeys};
+//! let keys = SessionKeys::from_secret_list("a-development-secret-of-32-chars!").unwrap();
+//! assert_eq!(keys.len(), 1);
+//! assert_eq!(SessionDurations::default().absolute, 7 * 24 * 3600);
 //! ```
 
 mod compact;
@@ -36,25 +25,42 @@ mod data;
 mod keys;
 mod transaction;
 
-/// Re-exported so callers can name `SameSite` without depending on `cookie`.
-pub use cookie::SameSite;
-pub use cookies::{
+pub use data::{
+    DEFAULT_ABSOLUTE_SECS, DEFAULT_ROLLING_SECS, MAX_TOUCH_INTERVAL_SECS, SessionData,
+    SessionDataError, SessionDurations,
+};
+pub use keys::{CookiePurpose, MIN_SECRET_LEN, SessionCodecError, SessionKeyError, SessionKeys};
+
+#[allow(unused_imports)]
+pub(crate) use cookies::{
     CookieOptions, MAX_CHUNKS, MAX_COOKIE_BYTES, PresentCookies, SessionCookieBytes,
     SessionCookieError, SessionCookieScan, encode_session_cookies, read_cookie,
     read_session_cookie, removal_cookies, replace_session_cookies, scan_session_cookie_bytes,
     scan_session_cookies,
 };
-pub use data::{
-    DEFAULT_ABSOLUTE_SECS, DEFAULT_ROLLING_SECS, MAX_TOUCH_INTERVAL_SECS, SessionData,
-    SessionDataError, SessionDurations,
-};
-pub use keys::{
-    CookiePurpose, FORMAT_VERSION, MAX_SEALED_LEN, MIN_SECRET_LEN, SessionCodecError,
-    SessionKeyError, SessionKeys,
-};
-pub use transaction::{
+#[allow(unused_imports)]
+pub(crate) use keys::{FORMAT_VERSION, MAX_SEALED_LEN};
+#[allow(unused_imports)]
+pub(crate) use transaction::{
     MAX_PENDING_FLOWS, TRANSACTION_MAX_AGE_SECS, TransactionError, TransactionStore,
 };
+
+/// The engine's cookie plumbing, for the fuzz targets. Unstable: not part of
+/// the public API, and it may change in any release.
+#[cfg(feature = "internals")]
+#[doc(hidden)]
+pub mod internals {
+    pub use super::cookies::{
+        CookieOptions, MAX_CHUNKS, MAX_COOKIE_BYTES, PresentCookies, SessionCookieBytes,
+        SessionCookieError, SessionCookieScan, encode_session_cookies, read_cookie,
+        read_session_cookie, removal_cookies, replace_session_cookies, scan_session_cookie_bytes,
+        scan_session_cookies,
+    };
+    pub use super::keys::{FORMAT_VERSION, MAX_SEALED_LEN};
+    pub use super::transaction::{
+        MAX_PENDING_FLOWS, TRANSACTION_MAX_AGE_SECS, TransactionError, TransactionStore,
+    };
+}
 
 /// A minimal session for unit tests.
 #[cfg(test)]
