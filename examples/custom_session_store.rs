@@ -63,7 +63,9 @@ impl SessionStore for FileStore {
                 let _ = tokio::fs::remove_file(self.path(id)).await;
                 return Ok(None);
             }
-            Ok(Some(SessionRecord::from_bytes(contents[newline + 1..].to_vec())))
+            Ok(Some(SessionRecord::from_bytes(
+                contents[newline + 1..].to_vec(),
+            )))
         })
     }
 
@@ -78,8 +80,12 @@ impl SessionStore for FileStore {
             contents.extend_from_slice(record.as_bytes());
             // Write then rename: a reader never sees half a session.
             let tmp = self.dir.join(format!("{id}.tmp"));
-            tokio::fs::write(&tmp, contents).await.map_err(unavailable)?;
-            tokio::fs::rename(&tmp, self.path(id)).await.map_err(unavailable)
+            tokio::fs::write(&tmp, contents)
+                .await
+                .map_err(unavailable)?;
+            tokio::fs::rename(&tmp, self.path(id))
+                .await
+                .map_err(unavailable)
         })
     }
 
@@ -119,7 +125,11 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
         std::env::var("SESSION_DIR").unwrap_or_else(|_| "/tmp/portcullis-sessions".into()),
     );
     tokio::fs::create_dir_all(&dir).await?;
-    let port: u16 = std::env::var("PORT").ok().map(|p| p.parse()).transpose()?.unwrap_or(3000);
+    let port: u16 = std::env::var("PORT")
+        .ok()
+        .map(|p| p.parse())
+        .transpose()?
+        .unwrap_or(3000);
     let oidc = OidcLayerBuilder::from_env()?
         .auth_required(false)
         .session_store(Arc::new(FileStore { dir }))

@@ -335,7 +335,7 @@ pub mod session {
         // back through the Cookie header.
         let mut writing = again;
         let before = writing.len();
-        match writing.to_set_cookie(
+        match writing.write_set_cookie(
             keys,
             TRANSACTION_COOKIE,
             &CookieOptions::for_transaction(true),

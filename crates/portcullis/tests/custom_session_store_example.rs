@@ -32,11 +32,18 @@ async fn a_file_backed_session_store_holds_the_session_until_logout() {
         .map(|a| a.port())
         .expect("free port");
     let base = format!("http://127.0.0.1:{port}");
-    let dir = std::env::temp_dir().join(format!("portcullis-file-store-{port}-{}", std::process::id()));
+    let dir = std::env::temp_dir().join(format!(
+        "portcullis-file-store-{port}-{}",
+        std::process::id()
+    ));
     let _ = std::fs::remove_dir_all(&dir);
     let idp = portcullis_devidp::start(
         DevIdpConfig::new()
-            .with_client(DevClient::confidential("files", "files-secret", format!("{base}/callback")))
+            .with_client(DevClient::confidential(
+                "files",
+                "files-secret",
+                format!("{base}/callback"),
+            ))
             .with_auto_approve("alice"),
         "127.0.0.1:0".parse().expect("addr"),
     )

@@ -108,7 +108,7 @@ impl Engine {
             &self.session_cookie
         };
         let cookie = store
-            .to_set_cookie(&self.keys, &self.settings.transaction_cookie, options)
+            .write_set_cookie(&self.keys, &self.settings.transaction_cookie, options)
             .map_err(SessionWriteError::from)?;
         HeaderValue::from_str(&cookie.encoded().to_string())
             .map_err(|e| OidcError::Session(SessionWriteError::Header(e)))

@@ -376,14 +376,28 @@ mod tests {
     fn each_route_accepts_only_its_methods_and_says_so_in_allow() {
         for (route, allowed, allow) in [
             (Route::Login, &[Method::GET][..], "GET"),
-            (Route::Callback, &[Method::GET, Method::POST][..], "GET, POST"),
+            (
+                Route::Callback,
+                &[Method::GET, Method::POST][..],
+                "GET, POST",
+            ),
             (Route::Logout, &[Method::GET, Method::POST][..], "GET, POST"),
             (Route::BackchannelLogout, &[Method::POST][..], "POST"),
             (Route::FrontchannelLogout, &[Method::GET][..], "GET"),
         ] {
             assert_eq!(route.allow(), allow, "{route:?}");
-            for method in [Method::GET, Method::POST, Method::PUT, Method::DELETE, Method::HEAD] {
-                assert_eq!(route.accepts(&method), allowed.contains(&method), "{route:?} {method}");
+            for method in [
+                Method::GET,
+                Method::POST,
+                Method::PUT,
+                Method::DELETE,
+                Method::HEAD,
+            ] {
+                assert_eq!(
+                    route.accepts(&method),
+                    allowed.contains(&method),
+                    "{route:?} {method}"
+                );
             }
         }
     }

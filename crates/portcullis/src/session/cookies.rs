@@ -65,6 +65,7 @@ impl CookieOptions {
     }
 
     /// Session-cookie options with `Secure` set exactly when `base_url` is https.
+    #[cfg(any(test, feature = "internals"))]
     pub fn from_base_url(base_url: &url::Url) -> Self {
         Self::for_session(base_url.scheme() == "https")
     }
@@ -260,6 +261,7 @@ impl PresentCookies {
     }
 
     /// Whether the single (unchunked) cookie `name` was present.
+    #[cfg(any(test, feature = "internals"))]
     pub fn has_whole(&self) -> bool {
         self.whole
     }
@@ -444,6 +446,7 @@ fn assemble<'a>(
 
 /// Reads the session cookie `name` (single or chunked) from the request's `Cookie`
 /// headers. See [`scan_session_cookies`] for the rules; `None` means "no session".
+#[cfg(any(test, feature = "internals"))]
 pub fn read_session_cookie<'a>(
     cookie_headers: impl IntoIterator<Item = &'a HeaderValue>,
     name: &str,

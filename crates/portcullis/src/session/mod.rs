@@ -34,9 +34,8 @@ pub use keys::{CookiePurpose, MIN_SECRET_LEN, SessionCodecError, SessionKeyError
 #[allow(unused_imports)]
 pub(crate) use cookies::{
     CookieOptions, MAX_CHUNKS, MAX_COOKIE_BYTES, PresentCookies, SessionCookieBytes,
-    SessionCookieError, SessionCookieScan, encode_session_cookies, read_cookie,
-    read_session_cookie, removal_cookies, replace_session_cookies, scan_session_cookie_bytes,
-    scan_session_cookies,
+    SessionCookieError, SessionCookieScan, encode_session_cookies, read_cookie, removal_cookies,
+    replace_session_cookies, scan_session_cookie_bytes, scan_session_cookies,
 };
 #[allow(unused_imports)]
 pub(crate) use keys::{FORMAT_VERSION, MAX_SEALED_LEN};

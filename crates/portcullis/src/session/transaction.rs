@@ -6,7 +6,7 @@
 //! entries live at most [`TRANSACTION_MAX_AGE_SECS`], and [`TransactionStore::take`]
 //! removes the flow it returns, so a `state` is accepted once. After `take`, the
 //! caller must write the store back (or clear the cookie) on the response — see
-//! [`TransactionStore::to_set_cookie`].
+//! [`TransactionStore::write_set_cookie`].
 //!
 //! The store is generic over the flow type `T` so it does not depend on the protocol
 //! engine's types. Cookie attributes come from
@@ -86,6 +86,7 @@ impl<T> Default for TransactionStore<T> {
 
 impl<T: Serialize + DeserializeOwned> TransactionStore<T> {
     /// An empty store.
+    #[cfg(any(test, feature = "internals"))]
     pub fn new() -> Self {
         Self::default()
     }
@@ -185,6 +186,7 @@ impl<T: Serialize + DeserializeOwned> TransactionStore<T> {
     }
 
     /// The number of pending flows.
+    #[cfg(any(test, feature = "internals"))]
     pub fn len(&self) -> usize {
         self.entries.len()
     }
@@ -206,7 +208,7 @@ impl<T: Serialize + DeserializeOwned> TransactionStore<T> {
     /// The transaction cookie is never chunked: if the flows do not fit in one cookie
     /// (about [`MAX_COOKIE_BYTES`]), the oldest are dropped until they do; if even the
     /// newest alone does not fit, [`TransactionError::TooLarge`].
-    pub fn to_set_cookie(
+    pub fn write_set_cookie(
         &mut self,
         keys: &SessionKeys,
         cookie_name: &str,
@@ -261,7 +263,7 @@ mod tests {
     fn reopen(store: &mut TransactionStore<Flow>, now: u64) -> TransactionStore<Flow> {
         let k = keys();
         let cookie = store
-            .to_set_cookie(&k, NAME, &CookieOptions::for_transaction(true))
+            .write_set_cookie(&k, NAME, &CookieOptions::for_transaction(true))
             .unwrap();
         let header =
             http::HeaderValue::from_str(&format!("{}={}", cookie.name(), cookie.value())).unwrap();
@@ -351,7 +353,7 @@ mod tests {
     fn empty_store_writes_a_removal_cookie() {
         let mut store: TransactionStore<Flow> = TransactionStore::new();
         let c = store
-            .to_set_cookie(&keys(), NAME, &CookieOptions::for_transaction(false))
+            .write_set_cookie(&keys(), NAME, &CookieOptions::for_transaction(false))
             .unwrap();
         assert_eq!(c.value(), "");
         assert_eq!(c.max_age(), Some(cookie::time::Duration::ZERO));
@@ -362,7 +364,7 @@ mod tests {
         let mut store = TransactionStore::new();
         store.push("s", flow(1), 1000);
         let c = store
-            .to_set_cookie(&keys(), NAME, &CookieOptions::for_transaction(true))
+            .write_set_cookie(&keys(), NAME, &CookieOptions::for_transaction(true))
             .unwrap()
             .to_string();
         assert!(c.contains("SameSite=None"));
@@ -398,7 +400,7 @@ mod tests {
             1,
         );
         assert_eq!(
-            huge.to_set_cookie(&keys(), NAME, &CookieOptions::for_transaction(true))
+            huge.write_set_cookie(&keys(), NAME, &CookieOptions::for_transaction(true))
                 .unwrap_err(),
             TransactionError::TooLarge
         );
