@@ -268,6 +268,9 @@ pub struct DevIdpConfig {
     /// `offline_access` scope, because that is what a development RP usually wants to
     /// exercise. Refresh tokens rotate on every use and live 24 hours.
     pub refresh_tokens: bool,
+    /// How long the token endpoint waits before it answers a refresh grant
+    /// (default none): for tests of refreshes slower than a lock's lease.
+    pub refresh_delay: std::time::Duration,
 }
 
 impl Default for DevIdpConfig {
@@ -287,6 +290,7 @@ impl DevIdpConfig {
             id_token_ttl_secs: 300,
             access_token_ttl_secs: 300,
             refresh_tokens: true,
+            refresh_delay: std::time::Duration::ZERO,
         }
     }
 
@@ -330,6 +334,12 @@ impl DevIdpConfig {
     /// Sets the access token lifetime.
     pub fn with_access_token_ttl_secs(mut self, secs: u64) -> Self {
         self.access_token_ttl_secs = secs;
+        self
+    }
+
+    /// Delays every answer to a refresh grant by `delay`.
+    pub fn with_refresh_delay(mut self, delay: std::time::Duration) -> Self {
+        self.refresh_delay = delay;
         self
     }
 

@@ -230,6 +230,13 @@ impl DevIdpHandle {
     pub fn signing_kid(&self, alg: SigningAlg) -> Option<&str> {
         self.shared.keys.kid(alg)
     }
+
+    /// How many refresh grants the token endpoint has received.
+    pub fn refresh_grants(&self) -> u64 {
+        self.shared
+            .refresh_grants
+            .load(std::sync::atomic::Ordering::SeqCst)
+    }
 }
 
 /// A dev OP serving in a background task. Dropping it signals a graceful shutdown.

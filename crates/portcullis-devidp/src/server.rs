@@ -137,6 +137,10 @@ pub(crate) struct Shared {
     id_token_ttl: u64,
     access_token_ttl: u64,
     refresh_tokens: bool,
+    /// How long the token endpoint waits before answering a refresh grant.
+    refresh_delay: std::time::Duration,
+    /// Refresh grants received (answered or not).
+    pub(crate) refresh_grants: std::sync::atomic::AtomicU64,
     pub(crate) keys: Keys,
     stores: Mutex<Stores>,
     /// Delivers back-channel logout tokens: no redirects, [`BACKCHANNEL_TIMEOUT`].
@@ -256,6 +260,8 @@ impl Shared {
             id_token_ttl: config.id_token_ttl_secs.max(1),
             access_token_ttl: config.access_token_ttl_secs.max(1),
             refresh_tokens: config.refresh_tokens,
+            refresh_delay: config.refresh_delay,
+            refresh_grants: std::sync::atomic::AtomicU64::new(0),
             keys: Keys::generate()?,
             stores: Mutex::new(Stores {
                 pending: ExpiringMap::new(MAP_CAPACITY),
@@ -1025,10 +1031,22 @@ async fn token(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
+    if is_refresh_grant(&body) {
+        s.refresh_grants
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        if !s.refresh_delay.is_zero() {
+            tokio::time::sleep(s.refresh_delay).await;
+        }
+    }
     match token_inner(&s, &method, &uri, &headers, &body) {
         Ok(v) => json_response(StatusCode::OK, v),
         Err(e) => e.into_response(),
     }
+}
+
+/// Whether a token request body is a refresh grant.
+fn is_refresh_grant(body: &[u8]) -> bool {
+    url::form_urlencoded::parse(body).any(|(k, v)| k == "grant_type" && v == "refresh_token")
 }
 
 fn token_inner(

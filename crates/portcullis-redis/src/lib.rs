@@ -159,6 +159,7 @@ mod coherence;
 mod config;
 mod conn;
 mod opener;
+mod refresh;
 mod stores;
 mod subscriber;
 
@@ -167,4 +168,5 @@ pub use config::{
     DEFAULT_LOCAL_MARKER_CAPACITY, DEFAULT_LOCAL_SESSION_CAPACITY, RedisConfigError, RedisOptions,
 };
 pub use opener::RedisOpener;
+pub use refresh::RedisRefreshCoordinator;
 pub use stores::{RedisLogoutStore, RedisSessionStore, RedisStores};

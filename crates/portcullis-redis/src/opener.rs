@@ -57,6 +57,7 @@ impl StoreOpener for RedisOpener {
             Ok(OpenedStores {
                 sessions: Arc::new(stores.session_store()),
                 logouts: Arc::new(stores.logout_store()),
+                refresh: Some(Arc::new(stores.refresh_coordinator())),
             })
         })
     }

@@ -72,7 +72,7 @@ return {at, ttl_s}",
 #[error("Redis did not answer within {0:?}")]
 struct TimedOut(Duration);
 
-fn ttl_ms(ttl: Duration) -> u64 {
+pub(crate) fn ttl_ms(ttl: Duration) -> u64 {
     u64::try_from(ttl.as_millis())
         .unwrap_or(u64::MAX)
         .clamp(1, MAX_TTL_MS)
@@ -114,10 +114,10 @@ fn to_store_error(store: &'static str, err: RedisError) -> StoreError {
 
 /// What the session and logout stores share: connections, the local copy,
 /// the subscriber task.
-struct Shared {
+pub(crate) struct Shared {
     conn: Conn,
     coherence: Arc<Coherence>,
-    prefix: String,
+    pub(crate) prefix: String,
     channel: String,
     origin: String,
     command_timeout: Duration,
@@ -149,7 +149,7 @@ impl Shared {
     /// retried once on a fresh one (a restarted Redis leaves the old
     /// connection dead), but only when `idempotent` or the connection was
     /// refused outright. Everything else fails at once.
-    async fn run<T, F, Fut>(
+    pub(crate) async fn run<T, F, Fut>(
         &self,
         store: &'static str,
         idempotent: bool,
@@ -302,6 +302,12 @@ impl RedisStores {
         RedisLogoutStore {
             shared: self.shared.clone(),
         }
+    }
+
+    /// The refresh coordinator: one refresh per refresh token across every
+    /// replica on this Redis.
+    pub fn refresh_coordinator(&self) -> crate::refresh::RedisRefreshCoordinator {
+        crate::refresh::RedisRefreshCoordinator::new(self.shared.clone())
     }
 
     /// True while the local cache answers: the invalidation subscription is

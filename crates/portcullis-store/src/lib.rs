@@ -221,6 +221,43 @@ pub trait LogoutStore: Send + Sync + 'static {
     fn remember_jti<'a>(&'a self, key: &'a str, ttl: Duration) -> StoreFuture<'a, bool>;
 }
 
+/// Coordinates token refreshes across replicas, so that one refresh token is
+/// spent once however many replicas need new tokens at the same moment.
+///
+/// A refresh is named by a `key` the engine derives from the refresh token
+/// (a hash: the token itself never reaches the store). The replica that wins
+/// [`try_lock`](Self::try_lock) refreshes, renews its lease while the OP is
+/// slow, [`publish`](Self::publish)es the outcome (bytes sealed by the engine)
+/// and unlocks; the others poll [`outcome`](Self::outcome) and use it instead
+/// of spending the (possibly rotated) refresh token again. A lock whose owner
+/// died expires with its lease, and the next replica takes over.
+///
+/// Without a coordinator the engine still refreshes once per process.
+pub trait RefreshCoordinator: Send + Sync + 'static {
+    /// Takes the lock `key` for `lease` when nobody holds it, recording
+    /// `owner` (a random token) as its holder. Returns whether it was taken.
+    fn try_lock<'a>(
+        &'a self,
+        key: &'a str,
+        owner: &'a str,
+        lease: Duration,
+    ) -> StoreFuture<'a, bool>;
+
+    /// Extends the lease of `key` to `lease` from now when `owner` still
+    /// holds it. Returns whether it does.
+    fn renew<'a>(&'a self, key: &'a str, owner: &'a str, lease: Duration) -> StoreFuture<'a, bool>;
+
+    /// Releases `key` when `owner` holds it (no error otherwise).
+    fn unlock<'a>(&'a self, key: &'a str, owner: &'a str) -> StoreFuture<'a, ()>;
+
+    /// Keeps `outcome` under `key` for `ttl`, for the replicas that wait.
+    fn publish<'a>(&'a self, key: &'a str, outcome: &'a [u8], ttl: Duration)
+    -> StoreFuture<'a, ()>;
+
+    /// The outcome published under `key`, if any (and not expired).
+    fn outcome<'a>(&'a self, key: &'a str) -> StoreFuture<'a, Option<Vec<u8>>>;
+}
+
 /// A session store and a logout store opened from one URL.
 #[derive(Clone)]
 pub struct OpenedStores {
@@ -228,6 +265,9 @@ pub struct OpenedStores {
     pub sessions: Arc<dyn SessionStore>,
     /// The logout store.
     pub logouts: Arc<dyn LogoutStore>,
+    /// The refresh coordinator, for a store shared by replicas (`None`: the
+    /// engine refreshes once per process).
+    pub refresh: Option<Arc<dyn RefreshCoordinator>>,
 }
 
 impl std::fmt::Debug for OpenedStores {

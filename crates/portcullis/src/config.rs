@@ -186,6 +186,8 @@ pub(crate) struct Settings {
     pub session_storage: SessionStorage,
     pub logout_storage: Option<LogoutStorage>,
     pub store_opener: Option<Arc<dyn StoreOpener>>,
+    pub refresh: crate::engine::RefreshSettings,
+    pub refresh_coordinator: Option<Arc<dyn crate::store::RefreshCoordinator>>,
 }
 
 /// Builder for [`crate::OidcLayer`]. Start with [`crate::OidcLayer::builder`]
@@ -223,6 +225,8 @@ pub struct OidcLayerBuilder {
     session_storage: SessionStorage,
     logout_storage: Option<LogoutStorage>,
     store_opener: Option<Arc<dyn StoreOpener>>,
+    refresh: crate::engine::RefreshSettings,
+    refresh_coordinator: Option<Arc<dyn crate::store::RefreshCoordinator>>,
 }
 
 impl std::fmt::Debug for OidcLayerBuilder {
@@ -274,6 +278,7 @@ impl OidcLayerBuilder {
             scope: env_var("SCOPE"),
             ..Self::default()
         };
+        b.refresh.auto = env_bool("AUTO_REFRESH")?.unwrap_or(false);
         if let Some(mode) = env_var("RESPONSE_MODE") {
             b.response_mode = Some(parse_response_mode(&mode)?);
         }
@@ -483,6 +488,42 @@ impl OidcLayerBuilder {
         self
     }
 
+    /// Refreshes the tokens automatically (`AUTO_REFRESH`), before the
+    /// request reaches the application, when the access token expires within
+    /// [`refresh_before`](Self::refresh_before). Concurrent requests refresh
+    /// once. Default `false`.
+    pub fn auto_refresh(mut self, enabled: bool) -> Self {
+        self.refresh.auto = enabled;
+        self
+    }
+    /// How long before the access token's expiry an automatic refresh starts.
+    /// Default 60 s.
+    pub fn refresh_before(mut self, before: Duration) -> Self {
+        self.refresh.before = before;
+        self
+    }
+    /// The lease of the cross-replica refresh lock; its holder renews it every
+    /// third of it while the OP answers. Default 5 s.
+    pub fn refresh_lock_lease(mut self, lease: Duration) -> Self {
+        self.refresh.lease = lease.max(Duration::from_millis(30));
+        self
+    }
+    /// How long a request waits for a refresh that another replica runs
+    /// before it answers 503. Default 30 s.
+    pub fn refresh_wait(mut self, wait: Duration) -> Self {
+        self.refresh.wait = wait;
+        self
+    }
+    /// Coordinates refreshes across replicas with `coordinator` (a store
+    /// opened from `SESSION_STORE` / `LOGOUT_STORE` brings its own).
+    pub fn refresh_coordinator(
+        mut self,
+        coordinator: Arc<dyn crate::store::RefreshCoordinator>,
+    ) -> Self {
+        self.refresh_coordinator = Some(coordinator);
+        self
+    }
+
     /// Validates the settings (without network access).
     pub(crate) fn into_settings(self) -> Result<Settings, ConfigError> {
         let issuer = self
@@ -607,6 +648,8 @@ impl OidcLayerBuilder {
             session_storage: self.session_storage,
             logout_storage: self.logout_storage,
             store_opener: self.store_opener,
+            refresh: self.refresh,
+            refresh_coordinator: self.refresh_coordinator,
             base_url,
             secret,
         })

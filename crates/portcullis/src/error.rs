@@ -96,6 +96,18 @@ pub enum OidcError {
     /// The refresh grant failed.
     #[error("the token refresh failed")]
     Refresh(#[source] TokenError),
+    /// The OP could not be reached for a refresh, or said it is unavailable:
+    /// a 503, and the session is kept.
+    #[error("the identity provider is unavailable for a token refresh; try again in a moment")]
+    RefreshUnavailable(#[source] Box<dyn std::error::Error + Send + Sync + 'static>),
+    /// Another replica's refresh of this session did not finish in time: a
+    /// 503, and the session is kept.
+    #[error("a token refresh of this session is still running; try again in a moment")]
+    RefreshBusy,
+    /// The refresh this request waited for (run by a concurrent request)
+    /// failed with this error.
+    #[error("the token refresh failed")]
+    RefreshShared(#[source] std::sync::Arc<OidcError>),
     /// The refreshed ID token failed validation (Core §12.2).
     #[error("the refreshed ID token was rejected")]
     RefreshedIdToken(#[source] IdTokenError),
@@ -174,7 +186,10 @@ impl OidcError {
             | OidcError::Refresh(_)
             | OidcError::RefreshedIdToken(_)
             | OidcError::Userinfo(_) => StatusCode::BAD_GATEWAY,
-            OidcError::StoreUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            OidcError::StoreUnavailable(_)
+            | OidcError::RefreshUnavailable(_)
+            | OidcError::RefreshBusy => StatusCode::SERVICE_UNAVAILABLE,
+            OidcError::RefreshShared(inner) => inner.status(),
             OidcError::Session(_) | OidcError::LayerMissing | OidcError::LoginRequest(_) => {
                 StatusCode::INTERNAL_SERVER_ERROR
             }
@@ -203,6 +218,9 @@ impl OidcError {
             OidcError::NoRefreshToken => "no_refresh_token",
             OidcError::ReauthenticationRequired => "reauthentication_required",
             OidcError::Refresh(_) | OidcError::RefreshedIdToken(_) => "refresh_failed",
+            OidcError::RefreshUnavailable(_) => "refresh_unavailable",
+            OidcError::RefreshBusy => "refresh_busy",
+            OidcError::RefreshShared(inner) => inner.code(),
             OidcError::NoAccessToken | OidcError::Userinfo(_) => "userinfo_failed",
             OidcError::InvalidLogoutRequest(_) => "invalid_request",
             OidcError::LayerMissing => "layer_missing",

@@ -80,7 +80,9 @@ impl Oidc {
     /// Refreshes the tokens with the session's refresh token (like
     /// express-openid-connect's `req.oidc.accessToken.refresh()`). Return the
     /// [`SessionUpdate`] as part of your response: it carries the rewritten
-    /// session cookie.
+    /// session cookie. Concurrent refreshes of one session (in this process,
+    /// and across replicas with a shared store) reach the OP once; render an
+    /// error with [`reject`](Self::reject).
     ///
     /// ```no_run
     /// # use portcullis::{Oidc, Tokens};
@@ -98,7 +100,8 @@ impl Oidc {
     ///             let fresh = update.tokens().and_then(|t| t.access_token()).unwrap_or_default().len();
     ///             (update, format!("new access token of {fresh} bytes")).into_response()
     ///         }
-    ///         Err(error) => error.into_response(),
+    ///         // Login for an ended session, a 503 for an OP outage.
+    ///         Err(error) => oidc.reject(error),
     ///     }
     /// }
     /// ```
@@ -117,6 +120,47 @@ impl Oidc {
             tokens: Some(Tokens::from_session(session)),
             cookies,
         })
+    }
+
+    /// Renders an error of [`refresh`](Self::refresh) (or any other handle
+    /// method) for this request. A session that can no longer be refreshed
+    /// has been ended: browsers are sent to login (coming back here), API
+    /// clients get a 401, and the session cookie is cleared. Every other
+    /// error is the usual page or JSON body (a 503 for an OP outage, which
+    /// signs nobody out).
+    ///
+    /// ```no_run
+    /// # use portcullis::Oidc;
+    /// # use axum::response::{IntoResponse, Response};
+    /// async fn refresh_now(oidc: Oidc) -> Response {
+    ///     match oidc.refresh().await {
+    ///         Ok(update) => (update, "refreshed").into_response(),
+    ///         Err(error) => oidc.reject(error),
+    ///     }
+    /// }
+    /// ```
+    pub fn reject(&self, error: OidcError) -> Response {
+        let engine = &self.ctx.engine;
+        let headers = &self.parts.headers;
+        if !matches!(
+            error,
+            OidcError::ReauthenticationRequired | OidcError::Unauthenticated
+        ) {
+            return into_axum(engine.error_response(&error, headers));
+        }
+        let target = super::context::original_target(&self.parts.uri, &self.parts.extensions);
+        let mut response = into_axum(engine.reject_unauthenticated(target, headers));
+        match engine.clear_session_cookies(headers) {
+            Ok(cookies) => {
+                for cookie in cookies {
+                    response.headers_mut().append(SET_COOKIE, cookie);
+                }
+            }
+            Err(error) => {
+                tracing::warn!(%error, "could not build the cookies that clear the session")
+            }
+        }
+        response
     }
 
     /// Calls the OP's userinfo endpoint with the session's access token (like

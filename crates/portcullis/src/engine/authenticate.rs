@@ -66,6 +66,8 @@ enum Step {
     NeedRecord(String),
     /// A server-side session whose rolling expiry must be extended.
     NeedTouch(Arc<ActiveSession>),
+    /// A session whose access token is due for an automatic refresh.
+    NeedRefresh(Arc<ActiveSession>),
 }
 
 impl Engine {
@@ -100,6 +102,9 @@ impl Engine {
                         session,
                         set_cookies: Vec::new(),
                     };
+                }
+                Step::NeedRefresh(session) => {
+                    return self.auto_refresh(session, headers, now).await;
                 }
             };
         }
@@ -209,6 +214,9 @@ impl Engine {
         {
             return Step::Done(self.signed_out(headers, &session));
         }
+        if self.auto_refresh_due(&session, now) {
+            return Step::NeedRefresh(session);
+        }
         match &self.storage {
             Storage::Cookie => {
                 let set_cookies = self
@@ -227,6 +235,37 @@ impl Engine {
                         session,
                         set_cookies: Vec::new(),
                     })
+                }
+            }
+        }
+    }
+
+    /// The automatic refresh of a session whose access token expires soon.
+    /// A refused refresh token ends the session (the request goes on
+    /// anonymous: login for browsers, 401 for APIs); an OP outage keeps it,
+    /// with the old tokens while they are valid, else as a 503.
+    async fn auto_refresh(
+        &self,
+        session: Arc<ActiveSession>,
+        headers: &HeaderMap,
+        now: u64,
+    ) -> Authentication {
+        match self.refresh(&session, headers).await {
+            Ok((fresh, set_cookies)) => Authentication::Active {
+                session: fresh,
+                set_cookies,
+            },
+            Err(OidcError::ReauthenticationRequired) => self.anonymous_clearing(headers),
+            Err(error) => {
+                let still_valid = session.data().expires_at.is_some_and(|exp| now < exp);
+                if still_valid {
+                    tracing::warn!(error = %error.describe(), "automatic refresh failed; the current access token is still valid");
+                    Authentication::Active {
+                        session,
+                        set_cookies: Vec::new(),
+                    }
+                } else {
+                    Authentication::Unavailable(error)
                 }
             }
         }

@@ -20,6 +20,7 @@ mod login;
 mod logout;
 mod markers;
 pub(crate) mod persist;
+mod refresh;
 mod response;
 mod tokens;
 
@@ -31,6 +32,7 @@ use portcullis_core::ClientConfig;
 
 pub use authenticate::Authentication;
 pub use logout::PostLogoutReturn;
+pub(crate) use refresh::{RefreshFlights, RefreshSettings};
 pub use response::EngineResponse;
 #[cfg(feature = "axum")]
 pub(crate) use response::append_cookies as append_set_cookies;
@@ -41,7 +43,9 @@ use crate::http_client::HttpClient;
 use crate::provider::Provider;
 use crate::session::{CookieOptions, SessionKeys};
 use crate::session_cache::{SealedCache, SessionCache};
-use crate::store::{LogoutStore, MemoryLogoutStore, OpenedStores, SessionStore};
+use crate::store::{
+    LogoutStore, MemoryLogoutStore, OpenedStores, RefreshCoordinator, SessionStore,
+};
 
 /// The largest request body a built-in route reads (callback form_post,
 /// logout, back-channel logout), in bytes. Adapters read at most this much.
@@ -118,6 +122,10 @@ pub struct Engine {
     pub(crate) logouts: Arc<dyn LogoutStore>,
     /// Where the error pages' "home" link goes: `BASE_URL`'s path.
     pub(crate) home: String,
+    /// Token refreshes in flight in this process.
+    pub(crate) flights: RefreshFlights,
+    /// One refresh per refresh token across replicas (shared stores only).
+    pub(crate) refresh_coordinator: Option<Arc<dyn RefreshCoordinator>>,
 }
 
 impl std::fmt::Debug for Engine {
@@ -141,7 +149,7 @@ impl Engine {
                     name: "SECRET",
                     reason: e.to_string(),
                 })?;
-        let (storage, logouts) = open_stores(&mut settings).await?;
+        let (storage, logouts, refresh_coordinator) = open_stores(&mut settings).await?;
         let http = HttpClient::new(settings.http_timeout).map_err(ConfigError::HttpClient)?;
         let provider = Provider::discover(&settings.issuer, http, now)
             .await
@@ -183,6 +191,8 @@ impl Engine {
             storage,
             logouts,
             home,
+            flights: RefreshFlights::default(),
+            refresh_coordinator,
         })
     }
 
@@ -323,7 +333,14 @@ impl Engine {
 /// Resolves the configured session and logout storage into stores.
 async fn open_stores(
     settings: &mut Settings,
-) -> Result<(Storage, Arc<dyn LogoutStore>), ConfigError> {
+) -> Result<
+    (
+        Storage,
+        Arc<dyn LogoutStore>,
+        Option<Arc<dyn RefreshCoordinator>>,
+    ),
+    ConfigError,
+> {
     let mut opened: Vec<(String, OpenedStores)> = Vec::new();
     let opener = settings.store_opener.clone();
     let mut open = async |name: &'static str, url: &str| -> Result<OpenedStores, ConfigError> {
@@ -348,24 +365,30 @@ async fn open_stores(
         Ok(stores)
     };
     let mut shared_logouts = None;
+    let mut coordinator = settings.refresh_coordinator.clone();
     let storage = match settings.session_storage.clone() {
         SessionStorage::Cookie => Storage::Cookie,
         SessionStorage::Store(store) => Storage::Server(store),
         SessionStorage::Url(url) => {
             let stores = open("SESSION_STORE", &url).await?;
             shared_logouts = Some(stores.logouts.clone());
+            coordinator = coordinator.or(stores.refresh.clone());
             Storage::Server(stores.sessions)
         }
     };
     let logouts: Arc<dyn LogoutStore> = match settings.logout_storage.clone() {
         Some(LogoutStorage::Memory) => Arc::new(MemoryLogoutStore::default()),
         Some(LogoutStorage::Store(store)) => store,
-        Some(LogoutStorage::Url(url)) => open("LOGOUT_STORE", &url).await?.logouts,
+        Some(LogoutStorage::Url(url)) => {
+            let stores = open("LOGOUT_STORE", &url).await?;
+            coordinator = coordinator.or(stores.refresh.clone());
+            stores.logouts
+        }
         // Sessions in a shared store: their logout markers go there too, so
         // a logout reaches every replica.
         None => shared_logouts.unwrap_or_else(|| Arc::new(MemoryLogoutStore::default())),
     };
-    Ok((storage, logouts))
+    Ok((storage, logouts, coordinator))
 }
 
 #[cfg(test)]

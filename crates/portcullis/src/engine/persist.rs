@@ -43,7 +43,7 @@ impl Engine {
         }
         let text = std::str::from_utf8(sealed).ok()?;
         let data = SessionData::open(&self.keys, &self.settings.session_cookie, text).ok()?;
-        let session = Arc::new(self.decode(data)?);
+        let session = Arc::new(self.decode_session(data)?);
         self.cache.insert(sealed, session.clone());
         Some(session)
     }
@@ -87,14 +87,14 @@ impl Engine {
         if data.id != id {
             return None;
         }
-        let session = Arc::new(self.decode(data)?);
+        let session = Arc::new(self.decode_session(data)?);
         self.cache.insert(bytes, session.clone());
         Some(session)
     }
 
     /// Turns opened data into an active session; a session of another
     /// issuer, or with unreadable claims, is no session.
-    fn decode(&self, data: SessionData) -> Option<ActiveSession> {
+    pub(super) fn decode_session(&self, data: SessionData) -> Option<ActiveSession> {
         if data.iss != self.settings.issuer {
             tracing::warn!("a session of another issuer was refused");
             return None;
@@ -156,7 +156,7 @@ impl Engine {
         let id = data.id.clone();
         let ttl = self.store_ttl(&data, now);
         let session = Arc::new(
-            self.decode(data)
+            self.decode_session(data)
                 .ok_or(OidcError::Session(SessionWriteError::Unreadable))?,
         );
         let cookie_value = match &self.storage {

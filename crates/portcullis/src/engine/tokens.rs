@@ -1,8 +1,5 @@
 //! Tokens after login: refresh (Core §12) and userinfo.
 
-use std::sync::Arc;
-
-use http::{HeaderMap, HeaderValue};
 use portcullis_core::id_token::{stored_id_token_claims, validate_refreshed_id_token};
 use portcullis_core::token::{TokenError, TokenResponse, refresh_request};
 use portcullis_core::userinfo::{merge_userinfo, userinfo_request};
@@ -12,30 +9,43 @@ use super::Engine;
 use crate::active::{ActiveSession, claims_delta};
 use crate::clock::now_unix;
 use crate::error::{OidcError, SessionWriteError};
+use crate::session::SessionData;
 
 /// The claims a refreshed ID token updates in the session.
 const REFRESHED_PROTOCOL_CLAIMS: &[&str] = &["exp", "iat", "nbf"];
 
 impl Engine {
-    /// Uses the session's refresh token: a new access token (and refresh
-    /// token when the OP rotates it), and a validated refreshed ID token when
-    /// the OP sends one (same `iss`, `sub`, `aud` and `azp`, Core §12.2).
-    /// Returns the updated session and the cookies that carry it; with a
-    /// store, the session is saved (under the same id) before this returns.
-    pub async fn refresh(
+    /// One refresh grant at the OP for `session` (no single-flight, no
+    /// write: [`Engine::refresh`] does both): the session's data with the new
+    /// tokens, and the claims of a validated refreshed ID token.
+    pub(super) async fn refresh_tokens(
         &self,
         session: &ActiveSession,
-        request_headers: &HeaderMap,
-    ) -> Result<(Arc<ActiveSession>, Vec<HeaderValue>), OidcError> {
+    ) -> Result<SessionData, OidcError> {
         let now = now_unix();
         let refresh_token = session.refresh_token().ok_or(OidcError::NoRefreshToken)?;
         let metadata = self.provider.metadata();
         let request = refresh_request(metadata, &self.client, refresh_token, None)
             .map_err(OidcError::Refresh)?;
-        let response = self.send(request).await?;
+        let response = match self.send(request).await {
+            Ok(response) => response,
+            Err(OidcError::ProviderUnavailable(error)) => {
+                return Err(OidcError::RefreshUnavailable(Box::new(error)));
+            }
+            Err(other) => return Err(other),
+        };
         let tokens = TokenResponse::from_response(&response, now).map_err(|e| match e {
             TokenError::Provider { ref error, .. } if error == "invalid_grant" => {
                 OidcError::ReauthenticationRequired
+            }
+            // The OP is down or overloaded: nobody is signed out by it.
+            TokenError::Provider { ref error, .. }
+                if error == "temporarily_unavailable" || error == "server_error" =>
+            {
+                OidcError::RefreshUnavailable(Box::new(e))
+            }
+            TokenError::Status(status) if status >= 500 => {
+                OidcError::RefreshUnavailable(Box::new(e))
             }
             other => OidcError::Refresh(other),
         })?;
@@ -83,7 +93,7 @@ impl Engine {
             data.scope = tokens.scope.clone();
         }
         data.touch(now);
-        self.write_session(data, request_headers, now).await
+        Ok(data)
     }
 
     /// Calls the userinfo endpoint with the session's access token. The

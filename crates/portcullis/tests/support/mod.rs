@@ -307,7 +307,7 @@ pub mod rp {
                 get(|oidc: Oidc| async move {
                     match oidc.refresh().await {
                         Ok(update) => (update, "Refreshed").into_response(),
-                        Err(error) => error.into_response(),
+                        Err(error) => oidc.reject(error),
                     }
                 }),
             )
