@@ -68,6 +68,9 @@ pub enum AuthorizeError {
     /// `form_post` was requested but the provider does not list it.
     #[error("the provider does not support response_mode `{0}`")]
     UnsupportedResponseMode(&'static str),
+    /// `acr` was made essential but no `acr_values` are set.
+    #[error("an essential acr needs acr_values to choose from")]
+    EssentialAcrWithoutValues,
 }
 
 /// Optional authorization request parameters. All fields are optional; build
@@ -86,6 +89,10 @@ pub struct AuthorizationParams {
     pub max_age: Option<u64>,
     /// `acr_values`.
     pub acr_values: Option<String>,
+    /// Whether one of [`Self::acr_values`] is essential: it is then requested
+    /// through the `claims` parameter as an essential `acr` (Core §5.5.1.1),
+    /// and an ID token whose `acr` is not one of them is rejected.
+    pub acr_essential: bool,
     /// `audience` (used by some providers to select the API).
     pub audience: Option<String>,
     /// `ui_locales`.
@@ -130,6 +137,11 @@ impl AuthorizationParams {
         self.acr_values = Some(acr.into());
         self
     }
+    /// Makes [`Self::acr_values`] essential (see [`Self::acr_essential`]).
+    pub fn require_acr(mut self) -> Self {
+        self.acr_essential = true;
+        self
+    }
     /// Sets [`Self::audience`].
     pub fn audience(mut self, audience: impl Into<String>) -> Self {
         self.audience = Some(audience.into());
@@ -172,6 +184,10 @@ pub struct PendingAuthorization {
     /// The `max_age` sent, if any.
     #[serde(rename = "a", default, skip_serializing_if = "Option::is_none")]
     pub max_age: Option<u64>,
+    /// The `acr` values requested as essential: the ID token's `acr` must be
+    /// one of them. Empty when none was.
+    #[serde(rename = "c", default, skip_serializing_if = "Vec::is_empty")]
+    pub required_acr: Vec<String>,
     /// When the flow started (unix seconds).
     #[serde(rename = "t")]
     pub created_at: u64,
@@ -200,6 +216,7 @@ impl fmt::Debug for PendingAuthorization {
             .field("redirect_uri", &self.redirect_uri.as_str())
             .field("response_mode", &self.response_mode)
             .field("max_age", &self.max_age)
+            .field("required_acr", &self.required_acr)
             .field("created_at", &self.created_at)
             .field("return_to", &self.return_to)
             .field("app_state", &self.app_state.as_ref().map(|_| "<set>"))
@@ -254,6 +271,26 @@ pub fn build_authorization_request(
         pairs.push(("response_mode", response_mode.as_str()));
     }
     let max_age = params.max_age.map(|m| m.to_string());
+    let required_acr: Vec<String> = if params.acr_essential {
+        let values: Vec<String> = params
+            .acr_values
+            .as_deref()
+            .unwrap_or_default()
+            .split(' ')
+            .filter(|v| !v.is_empty())
+            .map(str::to_owned)
+            .collect();
+        if values.is_empty() {
+            return Err(AuthorizeError::EssentialAcrWithoutValues);
+        }
+        values
+    } else {
+        Vec::new()
+    };
+    let claims_request = (!required_acr.is_empty()).then(|| {
+        serde_json::json!({"id_token": {"acr": {"essential": true, "values": required_acr}}})
+            .to_string()
+    });
     let optional = [
         ("prompt", params.prompt.as_deref()),
         ("login_hint", params.login_hint.as_deref()),
@@ -261,6 +298,7 @@ pub fn build_authorization_request(
         ("acr_values", params.acr_values.as_deref()),
         ("audience", params.audience.as_deref()),
         ("ui_locales", params.ui_locales.as_deref()),
+        ("claims", claims_request.as_deref()),
     ];
     pairs.extend(
         optional
@@ -301,6 +339,7 @@ pub fn build_authorization_request(
         redirect_uri: client.redirect_uri.clone(),
         response_mode,
         max_age: params.max_age,
+        required_acr,
         created_at: now,
         return_to: "/".to_owned(),
         app_state: None,
@@ -392,6 +431,7 @@ pub(crate) mod test_support {
             redirect_uri: Url::parse("https://app.example.com/callback").unwrap(),
             response_mode: ResponseMode::Query,
             max_age: None,
+            required_acr: Vec::new(),
             created_at,
             return_to: "/".to_owned(),
             app_state: None,

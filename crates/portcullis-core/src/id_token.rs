@@ -28,9 +28,9 @@
 //!    or that carries a back-channel logout `events` claim, is rejected.
 //!
 //! Claims of the wrong JSON type (`exp: "9999999999"`, `aud: 5`, `sub: 1`, …)
-//! are rejected, never skipped. `sid` is type-checked too. `acr` and
-//! `at_hash` are not checked here (Portcullis requests no `acr`, and
-//! `at_hash` is optional in the code flow). The 255-character limit Core §2
+//! are rejected, never skipped. `sid` is type-checked too. `at_hash`,
+//! `c_hash` and an essential `acr` bind the token to the rest of its response
+//! and are checked by [`crate::token_binding`]. The 255-character limit Core §2
 //! puts on `sub` is not enforced: exceeding it is the OP's bug, and the value
 //! is still a stable key.
 //!

@@ -29,6 +29,7 @@ pub mod random;
 pub mod return_to;
 pub mod secret;
 pub mod token;
+pub mod token_binding;
 pub mod userinfo;
 
 pub use config::{ClientConfig, ResponseMode, TokenEndpointAuthMethod};

@@ -1044,6 +1044,18 @@ async fn token(
     }
 }
 
+/// The `at_hash` of `token` for an ID token signed with `alg` (Core
+/// §3.1.3.8): the left half of its SHA-256 (SHA-512 for Ed25519), base64url.
+fn token_hash(alg: SigningAlg, token: &str) -> String {
+    let algorithm = match alg {
+        SigningAlg::EdDSA => &digest::SHA512,
+        SigningAlg::RS256 | SigningAlg::ES256 => &digest::SHA256,
+    };
+    let hash = digest::digest(algorithm, token.as_bytes());
+    let bytes = hash.as_ref();
+    URL_SAFE_NO_PAD.encode(&bytes[..bytes.len() / 2])
+}
+
 /// Whether a token request body is a refresh grant.
 fn is_refresh_grant(body: &[u8]) -> bool {
     url::form_urlencoded::parse(body).any(|(k, v)| k == "grant_type" && v == "refresh_token")
@@ -1202,6 +1214,13 @@ fn issue_tokens(
     if let Some(acr) = &grant.acr {
         id.insert("acr".into(), json!(acr));
     }
+    id.insert(
+        "at_hash".into(),
+        json!(token_hash(
+            client.id_token_signed_response_alg,
+            &access_token
+        )),
+    );
     let id_token = s
         .keys
         .sign(

@@ -71,6 +71,10 @@ pub enum OidcError {
     /// The ID token failed validation.
     #[error("the ID token was rejected")]
     IdToken(#[source] IdTokenError),
+    /// The ID token does not match its access token or code (`at_hash`,
+    /// `c_hash`), or lacks the `acr` requested as essential.
+    #[error("the ID token was rejected")]
+    IdTokenBinding(#[source] portcullis_core::token_binding::TokenBindingError),
     /// The application's after_callback hook refused the login.
     #[error("{0}")]
     LoginRefused(String),
@@ -177,6 +181,7 @@ impl OidcError {
             | OidcError::WrongResponseMode
             | OidcError::Provider { .. }
             | OidcError::IdToken(_)
+            | OidcError::IdTokenBinding(_)
             | OidcError::NoRefreshToken
             | OidcError::NoAccessToken
             | OidcError::InvalidLogoutRequest(_) => StatusCode::BAD_REQUEST,
@@ -210,7 +215,7 @@ impl OidcError {
             | OidcError::WrongResponseMode => "callback_rejected",
             OidcError::Provider { .. } => "provider_error",
             OidcError::TokenExchange(_) | OidcError::NoIdToken => "token_exchange_failed",
-            OidcError::IdToken(_) => "invalid_id_token",
+            OidcError::IdToken(_) | OidcError::IdTokenBinding(_) => "invalid_id_token",
             OidcError::LoginRefused(_) => "login_refused",
             OidcError::ProviderUnavailable(_) => "provider_unavailable",
             OidcError::Session(_) => "session_error",

@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use portcullis::Algorithm as RpAlgorithm;
 use reqwest::StatusCode;
-use serde_json::json;
+use serde_json::{Value, json};
 
 use hostile::{
     AuthorizeReply, CLIENT_ID, CLIENT_SECRET, DiscoveryReply, IssParam, ONE_MIB, OpKey, Rp,
@@ -626,4 +626,72 @@ async fn rejects_hs256_token_keyed_by_a_jwks_oct_key_even_when_hs256_is_allowed(
     rp.assert_rejected(&browser, &landing, StatusCode::BAD_REQUEST)
         .await;
     assert!(landing.body.contains("signature"), "{}", landing.body);
+}
+
+// ---------------------------------------------------------------------------
+// What binds the ID token to its response (Core §3.1.3.8, §3.3.2.11) and to
+// what was asked (an essential acr, Core §5.5.1.1)
+// ---------------------------------------------------------------------------
+
+#[tokio::test]
+async fn rejects_id_token_whose_at_hash_does_not_match_the_access_token() {
+    assert_login_rejected(
+        |s| s.claims_patch = json!({"at_hash": "AAAAAAAAAAAAAAAAAAAAAA"}),
+        StatusCode::BAD_REQUEST,
+        "at_hash",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn rejects_id_token_whose_c_hash_does_not_match_the_code() {
+    assert_login_rejected(
+        |s| s.claims_patch = json!({"c_hash": "AAAAAAAAAAAAAAAAAAAAAA"}),
+        StatusCode::BAD_REQUEST,
+        "c_hash",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn rejects_id_token_with_a_non_string_at_hash() {
+    assert_login_rejected(
+        |s| s.claims_patch = json!({"at_hash": 12}),
+        StatusCode::BAD_REQUEST,
+        "at_hash",
+    )
+    .await;
+}
+
+/// An RP that asks for `urn:mfa` as an essential acr, against an OP whose
+/// ID token claims `acr`.
+async fn essential_acr_login(acr: Value) -> (StatusCode, String) {
+    let op = ScriptedOp::start(Script {
+        claims_patch: json!({ "acr": acr }),
+        ..Script::default()
+    })
+    .await;
+    let rp = Rp::start_with(&op, |b| {
+        b.authorization_params(
+            portcullis::AuthorizationParams::new()
+                .acr_values("urn:mfa")
+                .require_acr(),
+        )
+    })
+    .await;
+    let browser = Agent::browser();
+    let landing = rp.login(&browser).await;
+    (landing.status, landing.body)
+}
+
+#[tokio::test]
+async fn an_essential_acr_that_the_op_did_not_satisfy_is_rejected() {
+    let (status, body) = essential_acr_login(json!("urn:password")).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert!(body.contains("acr"), "{body}");
+    let (status, body) = essential_acr_login(Value::Null).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "a missing acr: {body}");
+    // The control: the required acr signs in.
+    let (status, body) = essential_acr_login(json!("urn:mfa")).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
 }

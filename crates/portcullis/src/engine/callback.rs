@@ -9,6 +9,7 @@ use portcullis_core::authorize::PendingAuthorization;
 use portcullis_core::callback::{CallbackError, CallbackParams, validate_callback};
 use portcullis_core::id_token::{IdTokenClaims, IdTokenExpectations, validate_id_token};
 use portcullis_core::token::{TokenResponse, token_request};
+use portcullis_core::token_binding::{check_acr, check_token_hashes};
 use portcullis_core::userinfo::{merge_userinfo, userinfo_request};
 
 use super::response::{EngineResponse, append_cookies, redirect};
@@ -121,6 +122,13 @@ impl Engine {
             .map(|t| t.expose().to_owned())
             .ok_or(OidcError::NoIdToken)?;
         let claims = self.validate_id_token(&id_token, &pending, now).await?;
+        check_token_hashes(
+            &claims,
+            Some(tokens.access_token.expose()),
+            Some(code.expose()),
+        )
+        .and_then(|()| check_acr(&claims, &pending.required_acr))
+        .map_err(OidcError::IdTokenBinding)?;
         let issued_id_token = id_token.clone();
         let mut merged = claims.claims.clone();
         if self.settings.fetch_userinfo

@@ -135,6 +135,7 @@ pub(crate) fn merge_params(
         login_hint: overrides.login_hint.or_else(|| defaults.login_hint.clone()),
         max_age: overrides.max_age.or(defaults.max_age),
         acr_values: overrides.acr_values.or_else(|| defaults.acr_values.clone()),
+        acr_essential: overrides.acr_essential || defaults.acr_essential,
         audience: overrides.audience.or_else(|| defaults.audience.clone()),
         ui_locales: overrides.ui_locales.or_else(|| defaults.ui_locales.clone()),
         extra,

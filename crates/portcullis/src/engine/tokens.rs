@@ -69,6 +69,12 @@ impl Engine {
                 )
                 .await
                 .map_err(OidcError::RefreshedIdToken)?;
+            portcullis_core::token_binding::check_token_hashes(
+                &refreshed,
+                Some(tokens.access_token.expose()),
+                None,
+            )
+            .map_err(OidcError::IdTokenBinding)?;
             // Only the time-bound protocol claims move forward: the user's
             // claims stay as the login (and its after_callback hook) left them.
             let mut claims: Map<String, Value> = session.claims().clone();
