@@ -75,6 +75,10 @@ pub struct DevClient {
     /// iframe, with `iss` and `sid` query parameters. An absolute http(s) URL without a
     /// fragment.
     pub frontchannel_logout_uri: Option<String>,
+    /// When set, userinfo answers are JWTs signed with this algorithm
+    /// (`application/jwt`, with `iss` and `aud`), as for a client registered
+    /// with `userinfo_signed_response_alg`.
+    pub userinfo_signed_response_alg: Option<SigningAlg>,
 }
 
 impl std::fmt::Debug for DevClient {
@@ -97,6 +101,10 @@ impl std::fmt::Debug for DevClient {
             )
             .field("backchannel_logout_uri", &self.backchannel_logout_uri)
             .field("frontchannel_logout_uri", &self.frontchannel_logout_uri)
+            .field(
+                "userinfo_signed_response_alg",
+                &self.userinfo_signed_response_alg,
+            )
             .finish()
     }
 }
@@ -117,6 +125,7 @@ impl DevClient {
             token_endpoint_auth_method: AuthMethod::ClientSecretBasic,
             backchannel_logout_uri: None,
             frontchannel_logout_uri: None,
+            userinfo_signed_response_alg: None,
         }
     }
 
@@ -131,6 +140,7 @@ impl DevClient {
             token_endpoint_auth_method: AuthMethod::None,
             backchannel_logout_uri: None,
             frontchannel_logout_uri: None,
+            userinfo_signed_response_alg: None,
         }
     }
 
@@ -143,6 +153,12 @@ impl DevClient {
     /// Adds a post-logout redirect URI.
     pub fn with_post_logout_redirect_uri(mut self, uri: impl Into<String>) -> Self {
         self.post_logout_redirect_uris.push(uri.into());
+        self
+    }
+
+    /// Signs this client's userinfo answers with `alg`.
+    pub fn with_signed_userinfo(mut self, alg: SigningAlg) -> Self {
+        self.userinfo_signed_response_alg = Some(alg);
         self
     }
 

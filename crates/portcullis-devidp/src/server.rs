@@ -1318,6 +1318,28 @@ async fn userinfo(State(s): State<AppState>, headers: HeaderMap) -> Response {
     };
     let mut out = scoped_claims(user, &scope);
     out.insert("sub".into(), json!(sub));
+    let client = claims
+        .get("client_id")
+        .and_then(Value::as_str)
+        .and_then(|id| s.clients.get(id));
+    if let Some((client, alg)) =
+        client.and_then(|c| c.userinfo_signed_response_alg.map(|alg| (c, alg)))
+    {
+        out.insert("iss".into(), json!(s.issuer));
+        out.insert("aud".into(), json!(client.client_id));
+        return match s.keys.sign(alg, "JWT", &Value::Object(out)) {
+            Ok(jwt) => (
+                StatusCode::OK,
+                [
+                    (header::CONTENT_TYPE, "application/jwt"),
+                    (header::CACHE_CONTROL, "no-store"),
+                ],
+                jwt,
+            )
+                .into_response(),
+            Err(e) => internal_error(&e),
+        };
+    }
     json_response(StatusCode::OK, Value::Object(out))
 }
 

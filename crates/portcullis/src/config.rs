@@ -188,6 +188,7 @@ pub(crate) struct Settings {
     pub store_opener: Option<Arc<dyn StoreOpener>>,
     pub refresh: crate::engine::RefreshSettings,
     pub refresh_coordinator: Option<Arc<dyn crate::store::RefreshCoordinator>>,
+    pub userinfo_cache_ttl: Option<Duration>,
 }
 
 /// Builder for [`crate::OidcLayer`]. Start with [`crate::OidcLayer::builder`]
@@ -227,6 +228,7 @@ pub struct OidcLayerBuilder {
     store_opener: Option<Arc<dyn StoreOpener>>,
     refresh: crate::engine::RefreshSettings,
     refresh_coordinator: Option<Arc<dyn crate::store::RefreshCoordinator>>,
+    userinfo_cache_ttl: Option<Duration>,
 }
 
 impl std::fmt::Debug for OidcLayerBuilder {
@@ -524,6 +526,13 @@ impl OidcLayerBuilder {
         self
     }
 
+    /// Caches [`fetch_userinfo`](crate::Engine::fetch_userinfo) answers per
+    /// access token for `ttl` (never past the token's expiry). Default off.
+    pub fn userinfo_cache(mut self, ttl: Duration) -> Self {
+        self.userinfo_cache_ttl = Some(ttl);
+        self
+    }
+
     /// Validates the settings (without network access).
     pub(crate) fn into_settings(self) -> Result<Settings, ConfigError> {
         let issuer = self
@@ -650,6 +659,7 @@ impl OidcLayerBuilder {
             store_opener: self.store_opener,
             refresh: self.refresh,
             refresh_coordinator: self.refresh_coordinator,
+            userinfo_cache_ttl: self.userinfo_cache_ttl.filter(|ttl| !ttl.is_zero()),
             base_url,
             secret,
         })

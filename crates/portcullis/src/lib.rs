@@ -43,7 +43,8 @@ pub use active::{ActiveSession, SessionDecodeError};
 pub use axum::guard::{self, claim_check, claim_equals, claim_includes, requires_auth};
 #[cfg(feature = "axum")]
 pub use axum::{
-    AuthRejection, Oidc, OidcFuture, OidcLayer, OidcService, SessionUpdate, Tokens, User,
+    AccessToken, AuthRejection, Oidc, OidcFuture, OidcLayer, OidcService, SessionUpdate, Tokens,
+    User,
 };
 pub use config::{ConfigError, LogoutStorage, OidcLayerBuilder, Routes, SessionStorage};
 pub use engine::{Authentication, Engine, EngineResponse, Route};

@@ -158,6 +158,88 @@ impl Tokens {
     pub fn scope(&self) -> Option<&str> {
         self.session.scope()
     }
+    /// The access token with its type, expiry and scopes, if the OP issued one.
+    pub fn access(&self) -> Option<AccessToken<'_>> {
+        let value = self.session.access_token()?;
+        Some(AccessToken {
+            value,
+            token_type: self.session.token_type().unwrap_or("Bearer"),
+            expires_at: self.session.expires_at(),
+            scope: self.session.scope(),
+        })
+    }
+    /// The claims of the ID token alone (no userinfo, no hook edits), like
+    /// express-openid-connect's `idTokenClaims`.
+    pub fn id_token_claims(&self) -> &Map<String, Value> {
+        self.session.id_token_claims()
+    }
+    /// Whether the session holds a refresh token (the token itself stays
+    /// with the engine: call [`Oidc::refresh`](crate::Oidc::refresh)).
+    pub fn has_refresh_token(&self) -> bool {
+        self.session.refresh_token().is_some()
+    }
+}
+
+/// The session's access token: value, type, expiry and scopes. Its `Debug`
+/// redacts the value.
+#[derive(Clone, Copy)]
+pub struct AccessToken<'a> {
+    value: &'a str,
+    token_type: &'a str,
+    expires_at: Option<u64>,
+    scope: Option<&'a str>,
+}
+
+impl std::fmt::Debug for AccessToken<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AccessToken")
+            .field("token_type", &self.token_type)
+            .field("expires_at", &self.expires_at)
+            .field("scope", &self.scope)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<'a> AccessToken<'a> {
+    /// The token, for an `Authorization: Bearer` header to an API.
+    pub fn value(&self) -> &'a str {
+        self.value
+    }
+    /// The token type (`Bearer`).
+    pub fn token_type(&self) -> &'a str {
+        self.token_type
+    }
+    /// When it expires (unix seconds), when the OP said (`expires_in`).
+    pub fn expires_at(&self) -> Option<u64> {
+        self.expires_at
+    }
+    /// How long it is still valid, by the layer's clock (zero once expired;
+    /// `None` when the OP did not say).
+    pub fn expires_in(&self) -> Option<std::time::Duration> {
+        self.expires_at
+            .map(|at| std::time::Duration::from_secs(at.saturating_sub(crate::clock::now_unix())))
+    }
+    /// Whether it has expired, by the layer's clock. A token without a
+    /// known expiry is not considered expired.
+    pub fn is_expired(&self) -> bool {
+        self.expires_at
+            .is_some_and(|at| at <= crate::clock::now_unix())
+    }
+    /// The granted scopes (from the token response's `scope`), in order.
+    pub fn scopes(&self) -> impl Iterator<Item = &'a str> + 'a {
+        self.scope
+            .unwrap_or_default()
+            .split(' ')
+            .filter(|s| !s.is_empty())
+    }
+    /// Whether `scope` was granted.
+    pub fn has_scope(&self, scope: &str) -> bool {
+        self.scopes().any(|s| s == scope)
+    }
+    /// The `Authorization` header value: `Bearer <token>`.
+    pub fn authorization_header(&self) -> String {
+        format!("Bearer {}", self.value)
+    }
 }
 
 /// The session, if any; a rejection only when `OidcLayer` is missing.

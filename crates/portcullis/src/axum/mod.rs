@@ -8,7 +8,7 @@ pub mod guard;
 mod handle;
 mod layer;
 
-pub use extract::{AuthRejection, Tokens, User};
+pub use extract::{AccessToken, AuthRejection, Tokens, User};
 pub use handle::{Oidc, SessionUpdate};
 pub use layer::{OidcFuture, OidcLayer, OidcService};
 

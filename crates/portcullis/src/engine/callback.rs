@@ -10,7 +10,7 @@ use portcullis_core::callback::{CallbackError, CallbackParams, validate_callback
 use portcullis_core::id_token::{IdTokenClaims, IdTokenExpectations, validate_id_token};
 use portcullis_core::token::{TokenResponse, token_request};
 use portcullis_core::token_binding::{check_acr, check_token_hashes};
-use portcullis_core::userinfo::{merge_userinfo, userinfo_request};
+use portcullis_core::userinfo::userinfo_request;
 
 use super::response::{EngineResponse, append_cookies, redirect};
 use super::{Authentication, Engine, MAX_ROUTE_BODY};
@@ -136,7 +136,7 @@ impl Engine {
             && let Ok(request) = userinfo_request(metadata, tokens.access_token.expose())
         {
             match self.send(request).await {
-                Ok(response) => match merge_userinfo(&claims.claims, &response) {
+                Ok(response) => match self.userinfo_claims(&response, &claims.claims, now).await {
                     Ok(with_userinfo) => merged = with_userinfo,
                     Err(error) => tracing::warn!(%error, "userinfo discarded"),
                 },

@@ -126,6 +126,9 @@ pub struct Engine {
     pub(crate) flights: RefreshFlights,
     /// One refresh per refresh token across replicas (shared stores only).
     pub(crate) refresh_coordinator: Option<Arc<dyn RefreshCoordinator>>,
+    /// Userinfo answers by access token, when caching is on.
+    pub(crate) userinfo_cache:
+        Option<moka::sync::Cache<tokens::UserinfoCacheKey, Arc<tokens::CachedUserinfo>>>,
 }
 
 impl std::fmt::Debug for Engine {
@@ -179,6 +182,7 @@ impl Engine {
         session_cookie.path = cookie_path.clone();
         let mut transaction_cookie = CookieOptions::for_transaction(settings.secure_cookies);
         transaction_cookie.path = cookie_path;
+        let settings_userinfo_ttl = settings.userinfo_cache_ttl;
         Ok(Self {
             cache: SessionCache::new(settings.session_cache_capacity),
             id_cache: SealedCache::new(settings.session_cache_capacity),
@@ -193,6 +197,7 @@ impl Engine {
             home,
             flights: RefreshFlights::default(),
             refresh_coordinator,
+            userinfo_cache: settings_userinfo_ttl.map(tokens::userinfo_cache),
         })
     }
 

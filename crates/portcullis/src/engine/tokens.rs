@@ -1,8 +1,14 @@
 //! Tokens after login: refresh (Core §12) and userinfo.
 
+use portcullis_core::http::HttpResponse;
 use portcullis_core::id_token::{stored_id_token_claims, validate_refreshed_id_token};
 use portcullis_core::token::{TokenError, TokenResponse, refresh_request};
-use portcullis_core::userinfo::{merge_userinfo, userinfo_request};
+use portcullis_core::userinfo::{
+    SignedUserinfoExpectations, UserinfoBody, merge_userinfo_claims, userinfo_body,
+    userinfo_request, verify_signed_userinfo,
+};
+use std::sync::Arc;
+
 use serde_json::{Map, Value};
 
 use super::Engine;
@@ -103,17 +109,101 @@ impl Engine {
     }
 
     /// Calls the userinfo endpoint with the session's access token. The
-    /// answer is returned only when its `sub` equals the session's.
+    /// answer is returned only when its `sub` equals the session's; signed
+    /// userinfo (`application/jwt`) is verified with the OP's keys first.
+    /// With [`userinfo_cache`](crate::OidcLayerBuilder::userinfo_cache) on,
+    /// an answer is reused for the same access token until the cache's TTL
+    /// or the token's expiry, whichever comes first.
     pub async fn fetch_userinfo(
         &self,
         session: &ActiveSession,
     ) -> Result<Map<String, Value>, OidcError> {
         let access_token = session.access_token().ok_or(OidcError::NoAccessToken)?;
+        let now = now_unix();
+        let cache_key = self.userinfo_cache.as_ref().map(|cache| {
+            let key = userinfo_cache_key(access_token);
+            (cache, key)
+        });
+        if let Some((cache, key)) = &cache_key
+            && let Some(cached) = cache.get(key)
+            && cached.valid_until > now
+        {
+            return Ok((*cached.claims).clone());
+        }
         let request = userinfo_request(self.provider.metadata(), access_token)
             .map_err(OidcError::Userinfo)?;
         let response = self.send(request).await?;
         let mut subject = Map::new();
         subject.insert("sub".into(), session.sub().into());
-        merge_userinfo(&subject, &response).map_err(OidcError::Userinfo)
+        let claims = self.userinfo_claims(&response, &subject, now).await?;
+        if let Some((cache, key)) = cache_key {
+            let valid_until = session.expires_at().unwrap_or(u64::MAX);
+            cache.insert(
+                key,
+                Arc::new(CachedUserinfo {
+                    claims: Arc::new(claims.clone()),
+                    valid_until,
+                }),
+            );
+        }
+        Ok(claims)
     }
+
+    /// Reads a userinfo response (verifying it when signed) and merges it
+    /// over `base` when the subjects match.
+    pub(crate) async fn userinfo_claims(
+        &self,
+        response: &HttpResponse,
+        base: &Map<String, Value>,
+        now: u64,
+    ) -> Result<Map<String, Value>, OidcError> {
+        let userinfo = match userinfo_body(response).map_err(OidcError::Userinfo)? {
+            UserinfoBody::Json(claims) => claims,
+            UserinfoBody::Signed(token) => {
+                let expectations = SignedUserinfoExpectations {
+                    issuer: &self.client.issuer,
+                    client_id: &self.client.client_id,
+                    client_secret: self.client.client_secret.as_ref(),
+                    allowed_algs: &self.client.id_token_algs,
+                    now,
+                    skew_secs: self.client.clock_skew_secs,
+                };
+                self.with_keys(
+                    now,
+                    |keys| verify_signed_userinfo(&token, keys, &expectations),
+                    |e| e.is_unknown_kid(),
+                )
+                .await
+                .map_err(OidcError::Userinfo)?
+            }
+        };
+        merge_userinfo_claims(base, userinfo).map_err(OidcError::Userinfo)
+    }
+}
+
+/// A userinfo answer kept for one access token.
+pub(crate) struct CachedUserinfo {
+    claims: Arc<Map<String, Value>>,
+    /// The access token's expiry: the answer is not used after it.
+    valid_until: u64,
+}
+
+/// The userinfo cache's key: a hash of the access token, never the token.
+pub(crate) type UserinfoCacheKey = [u8; 32];
+
+fn userinfo_cache_key(access_token: &str) -> UserinfoCacheKey {
+    let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, access_token.as_bytes());
+    let mut key = [0u8; 32];
+    key.copy_from_slice(digest.as_ref());
+    key
+}
+
+/// A bounded cache of userinfo answers with `ttl`.
+pub(crate) fn userinfo_cache(
+    ttl: std::time::Duration,
+) -> moka::sync::Cache<UserinfoCacheKey, Arc<CachedUserinfo>> {
+    moka::sync::Cache::builder()
+        .max_capacity(10_000)
+        .time_to_live(ttl)
+        .build()
 }
