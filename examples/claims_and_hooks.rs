@@ -10,7 +10,7 @@ use axum::routing::get;
 use portcullis::{LoginRefused, OidcLayerBuilder, User, claim_check, claim_equals, claim_includes};
 
 #[tokio::main]
-async fn main() -> Result<(), Box<dyn std::error::Error>> {
+async fn main() -> Result<(), portcullis::Report> {
     let oidc = OidcLayerBuilder::from_env()?
         .idp_logout(true)
         // Runs after the ID token is validated and before the session exists.
@@ -50,8 +50,12 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             )),
         )
         .layer(oidc);
-    let port = std::env::var("PORT").unwrap_or_else(|_| "3000".into());
-    let listener = tokio::net::TcpListener::bind(format!("0.0.0.0:{port}")).await?;
+    // HOST (default 127.0.0.1) and PORT (default 3000).
+    let listener = portcullis::listen::bind_from_env(3000).await?;
+    println!(
+        "claims_and_hooks example listening on http://{}",
+        listener.local_addr()?
+    );
     axum::serve(listener, app).await?;
     Ok(())
 }

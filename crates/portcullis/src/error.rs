@@ -259,28 +259,267 @@ impl OidcError {
     }
 
     fn to_html(&self, home: &str) -> http::Response<Bytes> {
-        let status = self.status();
-        let title = status.canonical_reason().unwrap_or("Error");
+        let links = PageLinks {
+            home: home.to_owned(),
+            login: None,
+        };
+        self.page(&links).to_response(None)
+    }
+
+    /// The browser page for this error: a human title, what happened, and
+    /// the next action. Never contains a token, code or secret.
+    pub fn page(&self, links: &PageLinks) -> ErrorPage {
+        let sign_in_again = PageAction {
+            label: "Sign in again",
+            href: links.login.clone().unwrap_or_else(|| links.home.clone()),
+        };
+        let go_home = PageAction {
+            label: "Go to the home page",
+            href: links.home.clone(),
+        };
         // A failure of our own infrastructure shows its message, not its
         // cause (an OS error or a backend's text is for the logs); what the
         // OP answered stays on the page, it is what the developer must fix.
-        let message = if matches!(self, OidcError::StoreUnavailable(_) | OidcError::Session(_)) {
-            self.to_string()
+        let detail = if matches!(self, OidcError::StoreUnavailable(_) | OidcError::Session(_)) {
+            None
         } else {
-            self.describe()
+            Some(self.describe())
         };
-        let body = format!(
-            "<!doctype html><html><head><meta charset=\"utf-8\">\
+        let (status, title, message, action) = match self {
+            OidcError::Unauthenticated => (
+                self.status(),
+                "Please sign in",
+                "This page is only for signed-in users.".to_owned(),
+                PageAction {
+                    label: "Sign in",
+                    ..sign_in_again
+                },
+            ),
+            OidcError::ReauthenticationRequired => (
+                self.status(),
+                "Your session has expired",
+                "Your sign-in can no longer be renewed. Sign in again to continue.".to_owned(),
+                sign_in_again,
+            ),
+            OidcError::Forbidden { .. } => (
+                self.status(),
+                "You don't have access to this page",
+                "You are signed in, but your account does not meet this page's requirement. \
+                 Ask the site's administrator for access, or sign in with another account."
+                    .to_owned(),
+                go_home,
+            ),
+            OidcError::NoPendingLogin | OidcError::UnknownState => (
+                self.status(),
+                "This sign-in link has expired",
+                "The sign-in took too long, was already completed, or was started in another \
+                 browser or tab. Start it again from here."
+                    .to_owned(),
+                sign_in_again,
+            ),
+            OidcError::Provider { error, .. } if error == "access_denied" => (
+                // The user said no at the OP: a normal outcome, not a bad request.
+                StatusCode::OK,
+                "Sign-in was cancelled",
+                "You cancelled the sign-in, or the sign-in service did not allow it. Nothing \
+                 was changed. You can sign in again whenever you like."
+                    .to_owned(),
+                sign_in_again,
+            ),
+            OidcError::Provider { error, .. } if error == "login_required" => (
+                self.status(),
+                "You are not signed in at the sign-in service",
+                "A silent sign-in needs an existing session at the sign-in service. Sign in \
+                 to continue."
+                    .to_owned(),
+                sign_in_again,
+            ),
+            OidcError::Provider { .. } => (
+                self.status(),
+                "The sign-in service reported a problem",
+                "The sign-in service could not complete the sign-in. Try again; if it keeps \
+                 happening, the details below help the site's developers."
+                    .to_owned(),
+                sign_in_again,
+            ),
+            OidcError::BadCallback(_)
+            | OidcError::CallbackRejected(_)
+            | OidcError::WrongResponseMode
+            | OidcError::IdToken(_) => (
+                self.status(),
+                "This sign-in could not be accepted",
+                "The answer from the sign-in service failed a security check, so you were not \
+                 signed in. Start the sign-in again."
+                    .to_owned(),
+                sign_in_again,
+            ),
+            OidcError::InvalidReturnTo(_) => (
+                self.status(),
+                "That link points elsewhere",
+                "The page to return to after signing in is not part of this site, so the \
+                 sign-in was not started."
+                    .to_owned(),
+                go_home,
+            ),
+            OidcError::LoginRefused(message) => (
+                self.status(),
+                "Sign-in was refused",
+                message.clone(),
+                sign_in_again,
+            ),
+            OidcError::TokenExchange(_) | OidcError::NoIdToken => (
+                self.status(),
+                "Sign-in could not be completed",
+                "The sign-in service did not accept this site's request. Try again in a \
+                 moment; if it keeps happening, the site's configuration needs attention \
+                 (its logs say what)."
+                    .to_owned(),
+                sign_in_again,
+            ),
+            OidcError::ProviderUnavailable(_) => (
+                self.status(),
+                "The sign-in service cannot be reached",
+                "This site could not reach its sign-in service. Try again in a moment.".to_owned(),
+                sign_in_again,
+            ),
+            OidcError::StoreUnavailable(_) => (
+                self.status(),
+                "Sign-in is briefly unavailable",
+                "Nobody was signed out; this site cannot read its sessions right now. Try \
+                 again in a moment."
+                    .to_owned(),
+                PageAction {
+                    label: "Try again",
+                    href: String::new(),
+                },
+            ),
+            OidcError::Session(_) => (
+                self.status(),
+                "Your session could not be saved",
+                "Something went wrong on this site while signing you in. Try again; if it \
+                 keeps happening, the site's logs say what."
+                    .to_owned(),
+                sign_in_again,
+            ),
+            _ => (
+                self.status(),
+                "Something went wrong",
+                "This request could not be completed.".to_owned(),
+                go_home,
+            ),
+        };
+        ErrorPage {
+            status,
+            code: self.code(),
+            title,
+            message,
+            detail: detail.filter(|d| d != &message_of(self)),
+            action,
+            home: links.home.clone(),
+        }
+    }
+}
+
+/// The message a page shows anyway, so the detail line does not repeat it.
+fn message_of(error: &OidcError) -> String {
+    match error {
+        OidcError::LoginRefused(message) => message.clone(),
+        _ => String::new(),
+    }
+}
+
+/// Where an error page's links go.
+#[derive(Debug, Clone, Default)]
+#[non_exhaustive]
+pub struct PageLinks {
+    /// The application's home (`BASE_URL`'s path).
+    pub home: String,
+    /// The login route (under `BASE_URL`'s path), when it is mounted.
+    pub login: Option<String>,
+}
+
+impl PageLinks {
+    /// Links to `home` and, when given, the login route.
+    pub fn new(home: impl Into<String>, login: Option<String>) -> Self {
+        Self {
+            home: home.into(),
+            login,
+        }
+    }
+}
+
+/// The next action an error page offers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct PageAction {
+    /// The button's label ("Sign in again").
+    pub label: &'static str,
+    /// Where it goes (an app-relative URL; empty means "this page again").
+    pub href: String,
+}
+
+/// A browser error page before rendering. The built-in renderer and an
+/// application's [`ErrorRenderer`] get the same texts. All fields are plain
+/// text: escape them (see [`escape_html`]) when writing HTML.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct ErrorPage {
+    /// The page's HTTP status.
+    pub status: StatusCode,
+    /// The stable machine-readable code, as in the JSON body.
+    pub code: &'static str,
+    /// A human title ("Sign-in was cancelled").
+    pub title: &'static str,
+    /// What happened and what to do next, in a sentence or two.
+    pub message: String,
+    /// Technical detail for developers (what the OP said, which check
+    /// failed). Never a token, code or secret.
+    pub detail: Option<String>,
+    /// The next action ("Sign in again").
+    pub action: PageAction,
+    /// The application's home.
+    pub home: String,
+}
+
+impl ErrorPage {
+    /// The built-in page as HTML: the look of the `portcullis demo` pages.
+    pub fn to_html(&self) -> String {
+        let detail = self
+            .detail
+            .as_deref()
+            .map(|d| format!("<p class=\"detail\">{}</p>", escape_html(d)))
+            .unwrap_or_default();
+        let home = if self.action.href == self.home {
+            String::new()
+        } else {
+            format!(
+                " <a class=\"secondary\" href=\"{}\">Home</a>",
+                escape_html(&self.home)
+            )
+        };
+        // An empty href is this page again.
+        let href = escape_html(&self.action.href);
+        format!(
+            "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">\
              <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
-             <title>{title}</title><style>{ERROR_PAGE_STYLE}</style></head>\
-             <body><main><h1>{title}</h1><p>{}</p><p><a href=\"{}\">Home</a></p></main></body></html>",
-            html_escape(&message),
-            html_escape(home),
-        );
+             <title>{title}</title><style>{PAGE_STYLE}</style></head>\
+             <body><main><h1>{title}</h1><p>{message}</p>\
+             <p class=\"actions\"><a id=\"next\" class=\"button\" href=\"{href}\">{label}</a>{home}</p>\
+             {detail}</main></body></html>",
+            title = escape_html(self.title),
+            message = escape_html(&self.message),
+            label = escape_html(self.action.label),
+        )
+    }
+
+    /// The page as a response: the given body (an application's renderer)
+    /// or the built-in one, with `no-store` and `no-referrer`.
+    pub fn to_response(&self, body: Option<String>) -> http::Response<Bytes> {
+        let body = body.unwrap_or_else(|| self.to_html());
         let mut response = http::Response::new(Bytes::from(body));
-        *response.status_mut() = status;
+        *response.status_mut() = self.status;
         apply_error_headers(response.headers_mut(), "text/html; charset=utf-8");
-        if status == StatusCode::SERVICE_UNAVAILABLE {
+        if self.status == StatusCode::SERVICE_UNAVAILABLE {
             response
                 .headers_mut()
                 .insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
@@ -289,11 +528,44 @@ impl OidcError {
     }
 }
 
-/// The error pages' look: readable, centred, nothing loaded from elsewhere.
-const ERROR_PAGE_STYLE: &str = "body{font-family:system-ui,sans-serif;background:#f6f7f9;color:#1d2430;margin:0}\
-main{max-width:32rem;margin:12vh auto;padding:2rem;background:#fff;border-radius:12px;\
-box-shadow:0 2px 12px rgba(0,0,0,.08)}h1{font-size:1.4rem;margin-top:0}\
-a{color:#2456d6}";
+/// Renders the browser error pages of an application (set it with
+/// [`OidcLayerBuilder::error_renderer`](crate::OidcLayerBuilder::error_renderer)).
+/// JSON answers to API clients are not affected.
+///
+/// Any `Fn(&ErrorPage, &OidcError) -> Option<String> + Send + Sync` is a
+/// renderer. Return the page's HTML, or `None` to use the built-in page. The
+/// status and headers (`Cache-Control: no-store`, `Referrer-Policy:
+/// no-referrer`) stay Portcullis'. Never write the error's `Debug` form or a
+/// token into the page.
+pub trait ErrorRenderer: Send + Sync + 'static {
+    /// The HTML body for `page`, or `None` for the built-in page.
+    fn render(&self, page: &ErrorPage, error: &OidcError) -> Option<String>;
+}
+
+impl<F> ErrorRenderer for F
+where
+    F: Fn(&ErrorPage, &OidcError) -> Option<String> + Send + Sync + 'static,
+{
+    fn render(&self, page: &ErrorPage, error: &OidcError) -> Option<String> {
+        self(page, error)
+    }
+}
+
+/// The stylesheet of the built-in pages (error pages and the `portcullis
+/// demo`): system fonts, a centred card, nothing loaded from elsewhere. Use it
+/// to make your own pages match.
+pub const PAGE_STYLE: &str = "body{font-family:system-ui,-apple-system,'Segoe UI',sans-serif;\
+background:#f6f7f9;color:#1d2430;margin:0;line-height:1.5}\
+main{max-width:44rem;margin:8vh auto;padding:2rem 2.2rem;background:#fff;border-radius:12px;\
+box-shadow:0 2px 12px rgba(0,0,0,.08)}h1{font-size:1.5rem;margin-top:0}h2{font-size:1.1rem;margin-top:1.8rem}\
+a{color:#2456d6}pre,code{font-family:ui-monospace,Menlo,Consolas,monospace;font-size:.9em}\
+pre{background:#f3f5f8;padding:1rem;border-radius:6px;overflow:auto}\
+table{border-collapse:collapse;width:100%}td,th{text-align:left;padding:.3rem .5rem;border-bottom:1px solid #e6e9ee;vertical-align:top}\
+.button,button{display:inline-block;padding:.5rem 1rem;border-radius:6px;background:#2f5bd3;color:#fff;\
+text-decoration:none;border:0;font:inherit;cursor:pointer;margin:0 .3rem .4rem 0}\
+.button.secondary,button.secondary{background:#e8ecf4;color:#1d2430}\
+a.secondary{margin-left:.6rem}.actions form{display:inline}\
+.muted,.detail{color:#5b6675}.detail{font-size:.9rem;border-top:1px solid #e6e9ee;padding-top:.8rem;margin-top:1.5rem}";
 
 fn apply_error_headers(headers: &mut HeaderMap, content_type: &'static str) {
     headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
@@ -329,6 +601,11 @@ fn accepts_html(range: &str) -> bool {
         }
     }
     true
+}
+
+/// Escapes text for an HTML body or attribute (`&`, `<`, `>`, `"`, `'`).
+pub fn escape_html(text: &str) -> String {
+    html_escape(text)
 }
 
 /// Escapes text for an HTML body or attribute.

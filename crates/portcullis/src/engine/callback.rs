@@ -48,11 +48,9 @@ impl Engine {
         {
             return home;
         }
-        match error {
-            OidcError::TokenExchange(_) | OidcError::LoginRequest(_) => {
-                tracing::warn!(error = %error.describe(), "sign-in failed; check CLIENT_ID, CLIENT_SECRET and the OP's client registration");
-            }
-            _ => tracing::info!(error = %error.describe(), "sign-in callback rejected"),
+        match crate::diagnose::callback_hint(error) {
+            Some(hint) => tracing::warn!(error = %error.describe(), hint, "sign-in failed"),
+            None => tracing::info!(error = %error.describe(), "sign-in callback rejected"),
         }
         self.error_response(error, headers)
     }
