@@ -29,13 +29,15 @@ async fn main() -> Result<(), portcullis::Report> {
             "/",
             get(|user: User| async move { format!("Hello {}", user.sub()) }),
         )
+        // The dev OP's alice is in the groups admin and users; bob only in users.
         .route(
             "/admin",
-            get(|| async { "admins only" }).route_layer(claim_equals("role", "admin")),
+            get(|| async { "admins only" }).route_layer(claim_includes("groups", ["admin"])),
         )
         .route(
-            "/staff",
-            get(|| async { "staff only" }).route_layer(claim_includes("groups", ["staff"])),
+            "/verified",
+            get(|| async { "verified emails only" })
+                .route_layer(claim_equals("email_verified", true)),
         )
         .route(
             "/example-org",

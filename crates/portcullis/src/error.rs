@@ -385,8 +385,8 @@ impl OidcError {
             OidcError::StoreUnavailable(_) => (
                 self.status(),
                 "Sign-in is briefly unavailable",
-                "Nobody was signed out; this site cannot read its sessions right now. Try \
-                 again in a moment."
+                "This site cannot reach its session store right now; nobody was signed out. \
+                 Try again in a moment."
                     .to_owned(),
                 PageAction {
                     label: "Try again",
@@ -693,6 +693,113 @@ mod tests {
         let text = error.describe();
         assert!(text.contains("redis session store"), "{text}");
         assert!(text.contains("connection refused"), "{text}");
+    }
+
+    fn html_of(error: &OidcError, links: &PageLinks) -> (StatusCode, String) {
+        let response = error.page(links).to_response(None);
+        (
+            response.status(),
+            String::from_utf8_lossy(response.body()).into_owned(),
+        )
+    }
+
+    #[test]
+    fn an_expired_sign_in_has_a_human_title_and_a_sign_in_again_button() {
+        let links = PageLinks::new("/app/", Some("/app/login".into()));
+        for error in [OidcError::NoPendingLogin, OidcError::UnknownState] {
+            let (status, body) = html_of(&error, &links);
+            assert_eq!(status, StatusCode::BAD_REQUEST);
+            assert!(
+                body.contains("<h1>This sign-in link has expired</h1>"),
+                "{body}"
+            );
+            assert!(
+                body.contains("href=\"/app/login\">Sign in again</a>"),
+                "{body}"
+            );
+            assert!(!body.contains("Bad Request"), "{body}");
+        }
+    }
+
+    #[test]
+    fn cancelling_at_the_op_is_a_normal_page_but_json_stays_as_it_was() {
+        let error = OidcError::Provider {
+            error: "access_denied".into(),
+            description: Some("User cancelled".into()),
+        };
+        let (status, body) = html_of(&error, &PageLinks::new("/", Some("/login".into())));
+        assert_eq!(status, StatusCode::OK);
+        assert!(body.contains("Sign-in was cancelled"), "{body}");
+        assert!(body.contains("Sign in again"), "{body}");
+        let json = error.to_json();
+        assert_eq!(json.status(), StatusCode::BAD_REQUEST);
+        let value: serde_json::Value = serde_json::from_slice(json.body()).expect("json");
+        assert_eq!(value["error"], "provider_error");
+        assert!(
+            value["error_description"]
+                .as_str()
+                .is_some_and(|d| d.contains("access_denied")),
+            "{value}"
+        );
+    }
+
+    #[test]
+    fn forbidden_and_outage_pages_say_what_to_do_without_internal_causes() {
+        let links = PageLinks::new("/", Some("/login".into()));
+        let (status, body) = html_of(
+            &OidcError::Forbidden {
+                rule: "claim \"groups\" must include admin".into(),
+            },
+            &links,
+        );
+        assert_eq!(status, StatusCode::FORBIDDEN);
+        assert!(
+            body.contains("You don&#39;t have access to this page"),
+            "{body}"
+        );
+        assert!(
+            body.contains("must include admin"),
+            "the rule is shown: {body}"
+        );
+        let outage = OidcError::StoreUnavailable(StoreError::unavailable(
+            "redis session store",
+            std::io::Error::other("secret-host:6379 refused"),
+        ));
+        let response = outage.page(&links).to_response(None);
+        assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert!(response.headers().contains_key(header::RETRY_AFTER));
+        let body = String::from_utf8_lossy(response.body()).into_owned();
+        assert!(body.contains("Try again"), "{body}");
+        assert!(!body.contains("secret-host"), "no internal cause: {body}");
+    }
+
+    #[test]
+    fn every_page_shares_the_stylesheet_and_escapes_its_texts() {
+        let error = OidcError::LoginRefused("<b>verify</b> your email".into());
+        let (status, body) = html_of(&error, &PageLinks::new("/", None));
+        assert_eq!(status, StatusCode::FORBIDDEN);
+        assert!(body.contains(PAGE_STYLE), "{body}");
+        assert!(
+            body.contains("&lt;b&gt;verify&lt;/b&gt; your email"),
+            "{body}"
+        );
+        assert!(!body.contains("<b>verify"), "{body}");
+    }
+
+    #[test]
+    fn a_custom_renderer_is_a_closure_over_the_same_page() {
+        let renderer = |page: &ErrorPage, _: &OidcError| -> Option<String> {
+            (page.code == "forbidden").then(|| format!("<p>custom {}</p>", page.title))
+        };
+        let forbidden = OidcError::Forbidden { rule: "x".into() };
+        let page = forbidden.page(&PageLinks::new("/", None));
+        assert_eq!(
+            ErrorRenderer::render(&renderer, &page, &forbidden).as_deref(),
+            Some("<p>custom You don't have access to this page</p>")
+        );
+        let other = OidcError::NoPendingLogin;
+        let page = other.page(&PageLinks::new("/", None));
+        assert_eq!(ErrorRenderer::render(&renderer, &page, &other), None);
     }
 
     #[test]

@@ -133,6 +133,8 @@ impl Engine {
                 Err(error) => tracing::warn!(%error, "userinfo request failed"),
             }
         }
+        // `email_verified: "true"` (Cognito, some Okta and Auth0 setups) is a boolean.
+        portcullis_core::quirks::normalize_claims(&mut merged);
         let mut context = AfterCallbackContext {
             claims: merged,
             session_extra: Default::default(),
