@@ -12,6 +12,8 @@ use portcullis::{LoginRefused, OidcLayerBuilder, User, claim_check, claim_equals
 #[tokio::main]
 async fn main() -> Result<(), portcullis::Report> {
     let oidc = OidcLayerBuilder::from_env()?
+        // The dev OP (like Okta) releases `groups` with the `groups` scope.
+        .scope("openid profile email groups")
         .idp_logout(true)
         // Runs after the ID token is validated and before the session exists.
         .after_callback(|mut ctx| async move {

@@ -7,7 +7,8 @@
 //!   (a copy of the old cookie is refused afterwards, on every replica that
 //!   shares the logout store), then, with IdP logout on (the default here),
 //!   ends the OP session through its `end_session_endpoint` and comes back
-//!   to `/signed-out`. Signing in again asks who you are.
+//!   to `/` (register `BASE_URL/` as a post-logout redirect URI). Signing in
+//!   again asks who you are.
 //! - `POST /sign-out-here`: this application only (`oidc.logout_local()`).
 //! - `POST /backchannel-logout`: the OP ends the session without the
 //!   browser (an admin action, a password change, a logout elsewhere); the
@@ -40,7 +41,7 @@ async fn home(user: Option<User>) -> Html<String> {
 
 async fn sign_out_here(oidc: Oidc) -> Response {
     match oidc.logout_local().await {
-        Ok(update) => (update, Redirect::to("/signed-out")).into_response(),
+        Ok(update) => (update, Redirect::to("/")).into_response(),
         Err(error) => error.into_response(),
     }
 }
@@ -52,10 +53,6 @@ async fn main() -> Result<(), portcullis::Report> {
     let idp_logout = std::env::var("IDP_LOGOUT").map_or(true, |v| v != "false");
     let oidc = builder
         .idp_logout(idp_logout)
-        .routes(portcullis::Routes {
-            post_logout_redirect: "/signed-out".into(),
-            ..portcullis::Routes::default()
-        })
         .on_logout_token(|token| async move {
             // The sessions it names are already refused when this runs.
             println!(
@@ -78,7 +75,6 @@ async fn main() -> Result<(), portcullis::Report> {
             "/sign-out",
             get(|oidc: Oidc| async move { oidc.logout(LogoutOptions::default()).await }),
         )
-        .route("/signed-out", get(|| async { "You are signed out." }))
         .layer(oidc);
     // HOST (default 127.0.0.1) and PORT (default 3000).
     let listener = portcullis::listen::bind_from_env(3000).await?;

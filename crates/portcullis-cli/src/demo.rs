@@ -51,6 +51,7 @@ pub(crate) async fn run(args: DemoArgs) -> Result<(), crate::CliError> {
         format!("{base_url}/callback"),
     )
     .with_post_logout_redirect_uri(format!("{base_url}/"))
+    .with_post_logout_redirect_uri(format!("{base_url}/signed-out?where=op"))
     .with_backchannel_logout_uri(format!("{base_url}/backchannel-logout"));
     let idp_config = DevIdpConfig::new()
         .with_issuer(issuer.clone())
@@ -75,7 +76,7 @@ pub(crate) async fn run(args: DemoArgs) -> Result<(), crate::CliError> {
         .client_secret(client_secret)
         .base_url(base_url.clone())
         .secret(random_hex()?)
-        .scope("openid profile email offline_access")
+        .scope("openid profile email groups offline_access")
         .auth_required(false)
         .idp_logout(true)
         .build()

@@ -1,9 +1,10 @@
 //! Claims some providers send with the wrong JSON type, made standard.
 //!
 //! OpenID Connect Core §5.1 defines `email_verified` and
-//! `phone_number_verified` as booleans. Amazon Cognito, older Google
-//! endpoints and some Okta and Auth0 configurations (custom claims mapped
-//! from user attributes) send them as the strings `"true"` and `"false"`.
+//! `phone_number_verified` as booleans. Amazon Cognito's userinfo, older
+//! Google ID tokens, JumpCloud, and custom claims mapped from string user
+//! attributes (Okta, Auth0 Actions, Keycloak user-attribute mappers) send
+//! them as the strings `"true"` and `"false"`.
 //! A check such as `claim_equals("email_verified", true)` would then refuse
 //! a verified user, and a naive `is_some()` would accept `"false"`.
 //!

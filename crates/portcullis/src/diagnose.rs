@@ -133,6 +133,16 @@ pub(crate) fn callback_hint(error: &OidcError) -> Option<&'static str> {
 
 /// Shows the two issuers side by side and names the smallest fix.
 fn issuer_mismatch_hint(configured: &str, actual: &str) -> String {
+    if actual.contains("{tenantid}") {
+        // Entra ID's /common, /organizations and /consumers metadata name a
+        // template, not an issuer: every tenant signs with its own.
+        return format!(
+            "ISSUER_BASE_URL is {configured:?}, a Microsoft Entra ID multi-tenant endpoint whose \
+             metadata names the template {actual:?}, not an issuer. Portcullis checks one issuer \
+             exactly: use your tenant's, ISSUER_BASE_URL=https://login.microsoftonline.com/<tenant \
+             id>/v2.0 (see docs/providers/entra.md)."
+        );
+    }
     let fix = if configured.trim_end_matches('/') == actual.trim_end_matches('/') {
         if configured.ends_with('/') {
             "remove the trailing slash".to_owned()
@@ -197,6 +207,20 @@ mod tests {
             hint.contains("ISSUER_BASE_URL=https://op.example."),
             "{hint}"
         );
+    }
+
+    #[test]
+    fn entra_multi_tenant_metadata_points_at_the_tenant_issuer() {
+        let hint = issuer_mismatch_hint(
+            "https://login.microsoftonline.com/common/v2.0",
+            "https://login.microsoftonline.com/{tenantid}/v2.0",
+        );
+        assert!(hint.contains("multi-tenant"), "{hint}");
+        assert!(
+            hint.contains("ISSUER_BASE_URL=https://login.microsoftonline.com/<tenant id>/v2.0"),
+            "{hint}"
+        );
+        assert!(!hint.contains("use the provider's issuer"), "{hint}");
     }
 
     #[test]

@@ -133,7 +133,7 @@ impl Engine {
                 Err(error) => tracing::warn!(%error, "userinfo request failed"),
             }
         }
-        // `email_verified: "true"` (Cognito, some Okta and Auth0 setups) is a boolean.
+        // `email_verified: "true"` (Cognito, older Google tokens, mapped attributes) is a boolean.
         portcullis_core::quirks::normalize_claims(&mut merged);
         let mut context = AfterCallbackContext {
             claims: merged,
