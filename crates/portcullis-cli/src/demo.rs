@@ -169,7 +169,7 @@ async fn profile(
          <code>{iss}</code>). Users are keyed by issuer and sub, never by email.</p>\
          {actions}\
          <h2>Your claims</h2>{claims_table}\
-         <details><summary>As JSON (what <code>User::claims()</code> returns)</summary>\
+         <details open><summary>As JSON (what <code>User::claims()</code> returns)</summary>\
          <pre id=\"claims\">{claims_json}</pre></details>\
          <h2>The ID token, decoded</h2>{id_token}\
          <h2>The access and refresh tokens</h2>{token_table}\
