@@ -560,7 +560,7 @@ main{max-width:44rem;margin:8vh auto;padding:2rem 2.2rem;background:#fff;border-
 box-shadow:0 2px 12px rgba(0,0,0,.08)}h1{font-size:1.5rem;margin-top:0}h2{font-size:1.1rem;margin-top:1.8rem}\
 a{color:#2456d6}pre,code{font-family:ui-monospace,Menlo,Consolas,monospace;font-size:.9em}\
 pre{background:#f3f5f8;padding:1rem;border-radius:6px;overflow:auto}\
-table{border-collapse:collapse;width:100%}td,th{text-align:left;padding:.3rem .5rem;border-bottom:1px solid #e6e9ee;vertical-align:top}\
+table{border-collapse:collapse;width:100%}td,th{text-align:left;padding:.3rem .5rem;border-bottom:1px solid #e6e9ee;vertical-align:top;overflow-wrap:anywhere}\
 .button,button{display:inline-block;padding:.5rem 1rem;border-radius:6px;background:#2f5bd3;color:#fff;\
 text-decoration:none;border:0;font:inherit;cursor:pointer;margin:0 .3rem .4rem 0}\
 .button.secondary,button.secondary{background:#e8ecf4;color:#1d2430}\
