@@ -197,3 +197,77 @@ fn describe(error: &reqwest::Error) -> String {
         "request failed".to_owned()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn get(url: &str) -> HttpRequest {
+        HttpRequest {
+            method: Method::Get,
+            url: url::Url::parse(url).expect("url"),
+            headers: Vec::new(),
+            body: None,
+        }
+    }
+
+    async fn failure(url: &str) -> TransportFailure {
+        let client = HttpClient::new(Duration::from_secs(3)).expect("client");
+        match client.execute(get(url)).await {
+            Err(HttpError::Transport { kind, .. }) => kind,
+            other => panic!("expected a transport error, got {other:?}"),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_closed_port_is_a_refused_connection() {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .map(|a| a.port())
+            .expect("free port");
+        let kind = failure(&format!("http://127.0.0.1:{port}/x")).await;
+        assert_eq!(kind, TransportFailure::Refused);
+    }
+
+    #[tokio::test]
+    async fn https_to_a_plain_http_server_is_a_tls_failure() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let port = listener.local_addr().expect("addr").port();
+        tokio::spawn(async move {
+            use tokio::io::{AsyncReadExt, AsyncWriteExt};
+            while let Ok((mut socket, _)) = listener.accept().await {
+                let mut buf = [0u8; 1024];
+                let _ = socket.read(&mut buf).await;
+                let _ = socket
+                    .write_all(b"HTTP/1.1 400 Bad Request\r\ncontent-length: 0\r\n\r\n")
+                    .await;
+            }
+        });
+        let kind = failure(&format!("https://127.0.0.1:{port}/x")).await;
+        assert_eq!(kind, TransportFailure::Tls);
+    }
+
+    #[tokio::test]
+    async fn a_silent_server_is_a_timeout() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let port = listener.local_addr().expect("addr").port();
+        tokio::spawn(async move {
+            let mut held = Vec::new();
+            while let Ok((socket, _)) = listener.accept().await {
+                held.push(socket);
+            }
+        });
+        let client = HttpClient::new(Duration::from_millis(300)).expect("client");
+        match client
+            .execute(get(&format!("http://127.0.0.1:{port}/x")))
+            .await
+        {
+            Err(HttpError::Transport { kind, .. }) => assert_eq!(kind, TransportFailure::Timeout),
+            other => panic!("expected a timeout, got {other:?}"),
+        }
+    }
+}
