@@ -93,7 +93,9 @@ fn describe_problems(problems: &[ConfigError]) -> String {
         .iter()
         .any(|p| matches!(p, ConfigError::Missing(_)))
     {
-        " Set the missing ones in the environment (or on the builder) and start again;          to try Portcullis without an OpenID Provider of your own, run `portcullis idp`          (see the README's \"run it against the dev OP\")."
+        " Set the missing ones in the environment (or on the builder) and start again; to \
+         try Portcullis without an OpenID Provider of your own, run `portcullis idp` (the \
+         README's \"run it against the dev OP\")."
     } else {
         " Fix the values above and start again."
     };
@@ -925,6 +927,7 @@ mod tests {
         assert!(msg.contains("portcullis idp"), "{msg}");
         assert!(!msg.contains("Missing("), "no Debug form: {msg}");
         assert!(!msg.contains('\n'), "one paragraph: {msg}");
+        assert!(!msg.contains("  "), "no runs of spaces: {msg}");
     }
 
     #[test]

@@ -499,16 +499,14 @@ impl ErrorPage {
         };
         // An empty href is this page again.
         let href = escape_html(&self.action.href);
-        format!(
-            "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">\
-             <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
-             <title>{title}</title><style>{PAGE_STYLE}</style></head>\
-             <body><main><h1>{title}</h1><p>{message}</p>\
-             <p class=\"actions\"><a id=\"next\" class=\"button\" href=\"{href}\">{label}</a>{home}</p>\
-             {detail}</main></body></html>",
-            title = escape_html(self.title),
-            message = escape_html(&self.message),
-            label = escape_html(self.action.label),
+        page_html(
+            self.title,
+            &format!(
+                "<p>{message}</p><p class=\"actions\"><a id=\"next\" class=\"button\" \
+                 href=\"{href}\">{label}</a>{home}</p>{detail}",
+                message = escape_html(&self.message),
+                label = escape_html(self.action.label),
+            ),
         )
     }
 
@@ -526,6 +524,18 @@ impl ErrorPage {
         }
         response
     }
+}
+
+/// A page in the built-in look: `title` (plain text) as its heading, then
+/// `inner` (HTML, already escaped).
+pub(crate) fn page_html(title: &str, inner: &str) -> String {
+    format!(
+        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">\
+         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
+         <title>{title}</title><style>{PAGE_STYLE}</style></head>\
+         <body><main><h1>{title}</h1>{inner}</main></body></html>",
+        title = escape_html(title),
+    )
 }
 
 /// Renders the browser error pages of an application (set it with
