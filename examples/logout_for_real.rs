@@ -50,7 +50,12 @@ async fn sign_out_here(oidc: Oidc) -> Response {
 async fn main() -> Result<(), portcullis::Report> {
     let builder = OidcLayerBuilder::from_env()?.auth_required(false);
     // IdP logout unless IDP_LOGOUT says otherwise.
-    let idp_logout = std::env::var("IDP_LOGOUT").map_or(true, |v| v != "false");
+    let idp_logout = !matches!(
+        std::env::var("IDP_LOGOUT")
+            .map(|v| v.trim().to_ascii_lowercase())
+            .as_deref(),
+        Ok("false" | "0" | "no" | "off")
+    );
     let oidc = builder
         .idp_logout(idp_logout)
         .on_logout_token(|token| async move {

@@ -558,6 +558,44 @@ async fn logout_for_real_signing_out_here_only_keeps_the_op_session() {
     assert_eq!(again.body, "Profile of alice", "{:?}", again.trail);
 }
 
+#[tokio::test]
+async fn a_wrong_client_secret_is_logged_at_warn_with_the_fix_and_the_page_says_what_next() {
+    let recipe = start(
+        "basic",
+        "/callback",
+        |c| c.with_auto_approve("alice"),
+        &[("CLIENT_SECRET", "not-the-registered-secret")],
+    )
+    .await;
+    let agent = Agent::browser();
+    let page = agent
+        .navigate(&recipe.url("/login?returnTo=%2Fprofile"))
+        .await;
+    assert_eq!(page.status, StatusCode::BAD_GATEWAY, "{}", page.body);
+    assert!(
+        page.body.contains("Sign-in could not be completed"),
+        "{}",
+        page.body
+    );
+    assert!(page.body.contains("Sign in again"), "{}", page.body);
+    assert!(
+        !page.body.contains("not-the-registered-secret"),
+        "{}",
+        page.body
+    );
+    for _ in 0..50 {
+        let log = recipe.printed();
+        if log.contains("check CLIENT_SECRET") {
+            assert!(log.contains("WARN"), "logged at WARN: {log}");
+            assert!(!log.contains("not-the-registered-secret"), "{log}");
+            assert!(!log.contains('\x1b'), "no colour when piped: {log:?}");
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    panic!("no WARN with the hint: {}", recipe.printed());
+}
+
 // ---------------------------------------------------------------------------
 // Startup errors (the `basic` binary, as a newcomer runs it)
 // ---------------------------------------------------------------------------
