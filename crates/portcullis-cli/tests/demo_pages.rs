@@ -281,3 +281,23 @@ async fn a_busy_demo_port_names_the_port_and_the_flag() {
     assert!(!stderr.contains("Os {"), "{stderr}");
     drop(taken);
 }
+
+#[tokio::test]
+async fn a_busy_idp_port_names_the_port_and_the_flag() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = taken.local_addr().expect("addr").port();
+    let output = Command::new(env!("CARGO_BIN_EXE_portcullis"))
+        .args(["idp", "--port", &port.to_string()])
+        .output()
+        .await
+        .expect("run");
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains(&format!("port {port} is already in use")),
+        "{stderr}"
+    );
+    assert!(stderr.contains("pass --port"), "{stderr}");
+    assert!(!stderr.contains("Os {"), "{stderr}");
+    drop(taken);
+}
