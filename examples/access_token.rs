@@ -54,7 +54,7 @@ async fn userinfo(oidc: Oidc) -> Response {
 }
 
 #[tokio::main]
-async fn main() -> Result<(), Box<dyn std::error::Error>> {
+async fn main() -> Result<(), portcullis::Report> {
     let mut params = AuthorizationParams::new();
     if let Ok(audience) = std::env::var("API_AUDIENCE") {
         params = params.audience(audience);
@@ -68,8 +68,12 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .route("/api-call", get(call_api))
         .route("/userinfo", get(userinfo))
         .layer(oidc);
-    let port = std::env::var("PORT").unwrap_or_else(|_| "3000".into());
-    let listener = tokio::net::TcpListener::bind(format!("0.0.0.0:{port}")).await?;
+    // HOST (default 127.0.0.1) and PORT (default 3000).
+    let listener = portcullis::listen::bind_from_env(3000).await?;
+    println!(
+        "access_token example listening on http://{}",
+        listener.local_addr()?
+    );
     axum::serve(listener, app).await?;
     Ok(())
 }

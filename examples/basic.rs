@@ -18,8 +18,13 @@
 //!   (`memory` by default, or a Redis URL; with Redis sessions the markers go
 //!   to the same Redis) let several replicas share sessions and logouts.
 //!
+//! - It listens on `HOST` (default `127.0.0.1`) and `PORT` (default 3000),
+//!   and prints the URL; a startup error is one readable paragraph on stderr
+//!   and the exit status is 1.
+//!
 //! This contract is stable: other tools (benchmarks, interop scripts) drive it.
 
+use std::io::IsTerminal;
 use std::sync::Arc;
 
 use axum::Json;
@@ -40,17 +45,14 @@ async fn profile(user: User) -> Json<Box<RawValue>> {
 }
 
 #[tokio::main]
-async fn main() -> Result<(), Box<dyn std::error::Error>> {
+async fn main() -> Result<(), portcullis::Report> {
+    // Colour only on a terminal: piped or collected logs stay plain text.
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
         )
+        .with_ansi(std::io::stdout().is_terminal())
         .init();
-    let port: u16 = std::env::var("PORT")
-        .ok()
-        .map(|p| p.parse())
-        .transpose()?
-        .unwrap_or(3000);
     let oidc = OidcLayerBuilder::from_env()?
         .auth_required(false)
         .store_opener(Arc::new(portcullis_redis::RedisOpener::default()))
@@ -60,8 +62,12 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .route("/", get(home))
         .route("/profile", get(profile).route_layer(requires_auth()))
         .layer(oidc);
-    let listener = tokio::net::TcpListener::bind(("0.0.0.0", port)).await?;
-    tracing::info!("basic example listening on port {port}");
+    // HOST (default 127.0.0.1) and PORT (default 3000).
+    let listener = portcullis::listen::bind_from_env(3000).await?;
+    println!(
+        "basic example listening on http://{}",
+        listener.local_addr()?
+    );
     axum::serve(listener, app).await?;
     Ok(())
 }

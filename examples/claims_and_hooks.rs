@@ -10,8 +10,10 @@ use axum::routing::get;
 use portcullis::{LoginRefused, OidcLayerBuilder, User, claim_check, claim_equals, claim_includes};
 
 #[tokio::main]
-async fn main() -> Result<(), Box<dyn std::error::Error>> {
+async fn main() -> Result<(), portcullis::Report> {
     let oidc = OidcLayerBuilder::from_env()?
+        // The dev OP (like Okta) releases `groups` with the `groups` scope.
+        .scope("openid profile email groups")
         .idp_logout(true)
         // Runs after the ID token is validated and before the session exists.
         .after_callback(|mut ctx| async move {
@@ -29,13 +31,15 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             "/",
             get(|user: User| async move { format!("Hello {}", user.sub()) }),
         )
+        // The dev OP's alice is in the groups admin and users; bob only in users.
         .route(
             "/admin",
-            get(|| async { "admins only" }).route_layer(claim_equals("role", "admin")),
+            get(|| async { "admins only" }).route_layer(claim_includes("groups", ["admin"])),
         )
         .route(
-            "/staff",
-            get(|| async { "staff only" }).route_layer(claim_includes("groups", ["staff"])),
+            "/verified",
+            get(|| async { "verified emails only" })
+                .route_layer(claim_equals("email_verified", true)),
         )
         .route(
             "/example-org",
@@ -50,8 +54,12 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             )),
         )
         .layer(oidc);
-    let port = std::env::var("PORT").unwrap_or_else(|_| "3000".into());
-    let listener = tokio::net::TcpListener::bind(format!("0.0.0.0:{port}")).await?;
+    // HOST (default 127.0.0.1) and PORT (default 3000).
+    let listener = portcullis::listen::bind_from_env(3000).await?;
+    println!(
+        "claims_and_hooks example listening on http://{}",
+        listener.local_addr()?
+    );
     axum::serve(listener, app).await?;
     Ok(())
 }

@@ -11,7 +11,7 @@ use portcullis::{
 };
 
 #[tokio::main]
-async fn main() -> Result<(), Box<dyn std::error::Error>> {
+async fn main() -> Result<(), portcullis::Report> {
     let oidc = OidcLayerBuilder::from_env()?
         .auth_required(false)
         .routes(Routes {
@@ -52,8 +52,12 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         )
         .route("/goodbye", get(|| async { "You are signed out." }))
         .layer(oidc);
-    let port = std::env::var("PORT").unwrap_or_else(|_| "3000".into());
-    let listener = tokio::net::TcpListener::bind(format!("0.0.0.0:{port}")).await?;
+    // HOST (default 127.0.0.1) and PORT (default 3000).
+    let listener = portcullis::listen::bind_from_env(3000).await?;
+    println!(
+        "custom_routes example listening on http://{}",
+        listener.local_addr()?
+    );
     axum::serve(listener, app).await?;
     Ok(())
 }

@@ -113,23 +113,11 @@ async fn profile(user: User) -> String {
 }
 
 #[tokio::main]
-async fn main() {
-    if let Err(error) = run().await {
-        eprintln!("custom_session_store: {error}");
-        std::process::exit(1);
-    }
-}
-
-async fn run() -> Result<(), Box<dyn std::error::Error>> {
+async fn main() -> Result<(), portcullis::Report> {
     let dir = PathBuf::from(
         std::env::var("SESSION_DIR").unwrap_or_else(|_| "/tmp/portcullis-sessions".into()),
     );
     tokio::fs::create_dir_all(&dir).await?;
-    let port: u16 = std::env::var("PORT")
-        .ok()
-        .map(|p| p.parse())
-        .transpose()?
-        .unwrap_or(3000);
     let oidc = OidcLayerBuilder::from_env()?
         .auth_required(false)
         .session_store(Arc::new(FileStore { dir }))
@@ -139,8 +127,12 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
         .route("/", get(|| async { "public" }))
         .route("/profile", get(profile).route_layer(requires_auth()))
         .layer(oidc);
-    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await?;
-    println!("custom_session_store listening on http://127.0.0.1:{port}");
+    // HOST (default 127.0.0.1) and PORT (default 3000).
+    let listener = portcullis::listen::bind_from_env(3000).await?;
+    println!(
+        "custom_session_store example listening on http://{}",
+        listener.local_addr()?
+    );
     axum::serve(listener, app).await?;
     Ok(())
 }

@@ -9,7 +9,7 @@ use axum::routing::get;
 use portcullis::{OidcLayerBuilder, User, requires_auth};
 
 #[tokio::main]
-async fn main() -> Result<(), Box<dyn std::error::Error>> {
+async fn main() -> Result<(), portcullis::Report> {
     let oidc = OidcLayerBuilder::from_env()?
         .auth_required(false)
         .build()
@@ -29,8 +29,12 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .route("/about", get(|| async { "Public about page" }))
         .nest("/account", account)
         .layer(oidc);
-    let port = std::env::var("PORT").unwrap_or_else(|_| "3000".into());
-    let listener = tokio::net::TcpListener::bind(format!("0.0.0.0:{port}")).await?;
+    // HOST (default 127.0.0.1) and PORT (default 3000).
+    let listener = portcullis::listen::bind_from_env(3000).await?;
+    println!(
+        "require_auth_routes example listening on http://{}",
+        listener.local_addr()?
+    );
     axum::serve(listener, app).await?;
     Ok(())
 }

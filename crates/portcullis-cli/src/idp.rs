@@ -22,9 +22,16 @@ pub(crate) struct IdpArgs {
     /// A client as `id:secret:redirect_uri[,redirect_uri...]` (repeatable).
     /// An empty secret makes a public client. The root of each redirect URI's
     /// origin (`http://host:port/`) is registered as a post-logout redirect URI.
+    /// Without any, the default client `app:app-secret` for
+    /// `http://localhost:3000/callback` is registered (and printed).
     #[arg(long = "client", value_parser = parse_client)]
     clients: Vec<DevClient>,
 }
+
+/// The client registered when `--client` is not given: the one the README's
+/// "run it against the dev OP" block and the examples use.
+pub(crate) const DEFAULT_CLIENT: &str =
+    "app:app-secret:http://localhost:3000/callback,http://127.0.0.1:3000/callback";
 
 /// Parses `id:secret:uri1,uri2`. The redirect URIs contain ':' themselves, so
 /// only the first two separators split.
@@ -70,9 +77,15 @@ fn parse_client(value: &str) -> Result<DevClient, String> {
     Ok(client)
 }
 
-pub(crate) async fn run(args: IdpArgs) -> Result<(), Box<dyn std::error::Error>> {
+pub(crate) async fn run(args: IdpArgs) -> Result<(), crate::CliError> {
     let mut config = DevIdpConfig::new();
-    for client in args.clients {
+    let defaulted = args.clients.is_empty();
+    let clients = if defaulted {
+        vec![parse_client(DEFAULT_CLIENT).map_err(crate::CliError::BadDefault)?]
+    } else {
+        args.clients
+    };
+    for client in clients {
         config = config.with_client(client);
     }
     if let Some(user) = args.auto_approve {
@@ -81,14 +94,74 @@ pub(crate) async fn run(args: IdpArgs) -> Result<(), Box<dyn std::error::Error>>
     if let Some(issuer) = args.issuer {
         config = config.with_issuer(issuer);
     }
-    let idp = portcullis_devidp::start(config, SocketAddr::new(args.bind, args.port)).await?;
+    let summary = describe(&config, defaulted);
+    let idp = portcullis_devidp::start(config, SocketAddr::new(args.bind, args.port))
+        .await
+        .map_err(|e| crate::CliError::idp(e, "--port"))?;
     println!(
         "Development OpenID Provider (NOT for production) at {}",
         idp.issuer()
     );
+    print!("{summary}");
+    println!("Press Ctrl-C to stop.");
     crate::shutdown_signal().await;
     idp.shutdown().await;
     Ok(())
+}
+
+/// The clients and users, as printed at startup. Secrets are shown: they are
+/// the dev OP's own, given on its command line (or the documented default).
+fn describe(config: &DevIdpConfig, defaulted: bool) -> String {
+    let mut text = String::new();
+    if defaulted {
+        text.push_str(
+            "No --client given: registered the default client below (pass \
+             --client id:secret:redirect_uri to register your own).\n",
+        );
+    }
+    text.push_str("Clients:\n");
+    for client in &config.clients {
+        let secret = match client.client_secret.as_deref() {
+            Some(secret) => format!("secret {secret}"),
+            None => "public client (PKCE, no secret)".to_owned(),
+        };
+        text.push_str(&format!(
+            "  - {} ({secret})\n      redirect URIs: {}\n",
+            client.client_id,
+            client.redirect_uris.join(", ")
+        ));
+    }
+    text.push_str("Users (pick one on the sign-in page, no password):\n");
+    for user in &config.users {
+        let groups = user
+            .claims
+            .get("groups")
+            .and_then(|g| g.as_array())
+            .map(|g| {
+                g.iter()
+                    .filter_map(|v| v.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            })
+            .unwrap_or_default();
+        let email = user
+            .claims
+            .get("email")
+            .and_then(|e| e.as_str())
+            .unwrap_or("no email");
+        let verified = if user.claims.get("email_verified") == Some(&serde_json::Value::Bool(true))
+        {
+            "verified"
+        } else {
+            "not verified"
+        };
+        text.push_str(&format!(
+            "  - {}: {} <{email}, {verified}>, groups [{groups}]\n",
+            user.id,
+            user.display_name()
+        ));
+    }
+    text
 }
 
 #[cfg(test)]
@@ -108,6 +181,22 @@ mod tests {
             client.post_logout_redirect_uris,
             vec!["http://127.0.0.1:3000/", "http://localhost:3000/"]
         );
+    }
+
+    #[test]
+    fn without_a_client_the_printed_default_is_registered() {
+        let client = parse_client(DEFAULT_CLIENT).expect("the default parses");
+        assert_eq!(client.client_id, "app");
+        assert_eq!(client.client_secret.as_deref(), Some("app-secret"));
+        let config = DevIdpConfig::new().with_client(client);
+        let text = describe(&config, true);
+        assert!(text.contains("No --client given"), "{text}");
+        assert!(text.contains("app (secret app-secret)"), "{text}");
+        assert!(text.contains("http://localhost:3000/callback"), "{text}");
+        assert!(text.contains("alice: Alice Example"), "{text}");
+        assert!(text.contains("groups [admin, users]"), "{text}");
+        assert!(text.contains("bob"), "{text}");
+        assert!(!describe(&config, false).contains("No --client given"));
     }
 
     #[test]

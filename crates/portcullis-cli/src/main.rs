@@ -7,6 +7,9 @@
 
 mod demo;
 mod idp;
+mod pages;
+
+use std::io::IsTerminal;
 
 use clap::{Parser, Subcommand};
 
@@ -34,6 +37,8 @@ async fn main() -> std::process::ExitCode {
                 .unwrap_or_else(|_| "info,portcullis_devidp=warn".into()),
         )
         .with_writer(std::io::stderr)
+        // Colour only on a terminal: logs piped to a file or collector stay plain.
+        .with_ansi(std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none())
         .init();
     let cli = Cli::parse();
     let result = match cli.command {
@@ -46,6 +51,78 @@ async fn main() -> std::process::ExitCode {
             eprintln!("portcullis: {error}");
             std::process::ExitCode::FAILURE
         }
+    }
+}
+
+/// Why a command failed; each displays as a readable paragraph with the fix.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum CliError {
+    /// A port of ours is busy or cannot be bound.
+    #[error("{}", describe_bind_error(*.addr, .source, .flag))]
+    Port {
+        /// The address that could not be bound.
+        addr: std::net::SocketAddr,
+        /// The operating system's error.
+        #[source]
+        source: std::io::Error,
+        /// The flag that picks another port.
+        flag: &'static str,
+    },
+    /// The dev OP could not start.
+    #[error("{}", describe_idp_error(.source, .flag))]
+    Idp {
+        /// What went wrong.
+        #[source]
+        source: portcullis_devidp::DevIdpError,
+        /// The flag that picks another port.
+        flag: &'static str,
+    },
+    /// The relying party could not be configured or started.
+    #[error(transparent)]
+    Config(#[from] portcullis::ConfigError),
+    /// Serving failed.
+    #[error("the server stopped: {0}")]
+    Serve(#[source] std::io::Error),
+    /// The built-in default client does not parse (not expected to happen).
+    #[error("the default dev OP client is invalid: {0}")]
+    BadDefault(String),
+    /// The system random number generator failed.
+    #[error("the system random number generator failed")]
+    Random,
+}
+
+impl CliError {
+    pub(crate) fn port(
+        addr: std::net::SocketAddr,
+        source: std::io::Error,
+        flag: &'static str,
+    ) -> Self {
+        CliError::Port { addr, source, flag }
+    }
+
+    pub(crate) fn idp(source: portcullis_devidp::DevIdpError, flag: &'static str) -> Self {
+        CliError::Idp { source, flag }
+    }
+}
+
+fn describe_bind_error(addr: std::net::SocketAddr, error: &std::io::Error, flag: &str) -> String {
+    match error.kind() {
+        std::io::ErrorKind::AddrInUse => format!(
+            "cannot listen on {addr}: port {} is already in use by another program. Stop that \
+             program, or pass {flag} with a free port.",
+            addr.port()
+        ),
+        _ => format!("cannot listen on {addr}: {error}. Pass {flag} with another port."),
+    }
+}
+
+fn describe_idp_error(error: &portcullis_devidp::DevIdpError, flag: &str) -> String {
+    match error {
+        portcullis_devidp::DevIdpError::Bind { addr, source } => format!(
+            "the development OpenID Provider {}",
+            describe_bind_error(*addr, source, flag)
+        ),
+        other => format!("the development OpenID Provider could not start: {other}"),
     }
 }
 

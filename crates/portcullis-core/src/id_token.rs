@@ -1,5 +1,5 @@
 //! ID token validation: OpenID Connect Core §3.1.3.7 (with §2, §10.1 and
-//! §12.2), as listed in DESIGN.md.
+//! §12.2).
 //!
 //! The rules, in the order they are applied:
 //!

@@ -25,6 +25,7 @@ pub mod id_token;
 pub mod jose;
 pub mod logout_token;
 pub mod pkce;
+pub mod quirks;
 pub mod random;
 pub mod return_to;
 pub mod secret;

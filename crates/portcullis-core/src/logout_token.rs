@@ -1,5 +1,5 @@
 //! Logout token validation: OpenID Connect Back-Channel Logout 1.0 §2.4
-//! and §2.6, as listed in DESIGN.md.
+//! and §2.6.
 //!
 //! The rules, in the order they are applied:
 //!

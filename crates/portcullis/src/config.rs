@@ -24,11 +24,15 @@ use crate::session::SessionDurations;
 use crate::store::{BoxError, LogoutStore, SessionStore, StoreOpener};
 
 /// Why a configuration could not be turned into a working layer.
+///
+/// Every variant displays as one readable paragraph that ends with the
+/// likely fix; print it with `Display` (`{error}`), not `Debug`. Building
+/// reports every missing or invalid setting at once, as [`ConfigError::Settings`].
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum ConfigError {
-    /// A required setting is missing.
-    #[error("missing required setting {0}")]
+    /// A required setting is missing (its name and what it is).
+    #[error("missing {0}")]
     Missing(&'static str),
     /// A setting has an invalid value.
     #[error("invalid value for {name}: {reason}")]
@@ -38,14 +42,31 @@ pub enum ConfigError {
         /// Why it is invalid.
         reason: String,
     },
-    /// Discovery or JWKS retrieval failed at startup.
-    #[error("OpenID Provider discovery failed for {issuer}: {source}")]
+    /// Several settings are missing or invalid: every one is named, and the
+    /// message ends with what to do.
+    #[error("{}", describe_problems(.0))]
+    Settings(Vec<ConfigError>),
+    /// Discovery or JWKS retrieval failed at startup. `hint` tells an
+    /// unreachable OP, a refused connection, a TLS failure and an issuer
+    /// mismatch apart, and says what to check.
+    #[error("the OpenID Provider at {issuer} could not be used: {source}. {hint}")]
     Discovery {
         /// The configured issuer.
         issuer: String,
+        /// The likely fix, as a sentence.
+        hint: String,
         /// What went wrong.
         #[source]
         source: BoxError,
+    },
+    /// The listening socket could not be bound (see [`crate::listen`]).
+    #[error("{}", crate::listen::describe_bind_error(*.addr, .source))]
+    Listen {
+        /// The address that could not be bound.
+        addr: std::net::SocketAddr,
+        /// The operating system's error.
+        #[source]
+        source: std::io::Error,
     },
     /// The HTTP client for calls to the OP could not be built.
     #[error("the HTTP client could not be built: {0}")]
@@ -59,6 +80,29 @@ pub enum ConfigError {
         #[source]
         source: BoxError,
     },
+}
+
+/// The paragraph for [`ConfigError::Settings`].
+fn describe_problems(problems: &[ConfigError]) -> String {
+    let listed: Vec<String> = problems.iter().map(ToString::to_string).collect();
+    let count = match problems.len() {
+        1 => "a problem".to_owned(),
+        n => format!("{n} problems"),
+    };
+    let fix = if problems
+        .iter()
+        .any(|p| matches!(p, ConfigError::Missing(_)))
+    {
+        " Set the missing ones in the environment (or on the builder) and start again; to \
+         try Portcullis without an OpenID Provider of your own, run `portcullis idp` (the \
+         README's \"run it against the dev OP\")."
+    } else {
+        " Fix the values above and start again."
+    };
+    format!(
+        "Portcullis cannot start: its configuration has {count}: {}.{fix}",
+        listed.join("; ")
+    )
 }
 
 /// Where sessions live.
@@ -189,6 +233,7 @@ pub(crate) struct Settings {
     pub refresh: crate::engine::RefreshSettings,
     pub refresh_coordinator: Option<Arc<dyn crate::store::RefreshCoordinator>>,
     pub userinfo_cache_ttl: Option<Duration>,
+    pub error_renderer: Option<Arc<dyn crate::error::ErrorRenderer>>,
 }
 
 /// Builder for [`crate::OidcLayer`]. Start with [`crate::OidcLayer::builder`]
@@ -229,6 +274,10 @@ pub struct OidcLayerBuilder {
     refresh: crate::engine::RefreshSettings,
     refresh_coordinator: Option<Arc<dyn crate::store::RefreshCoordinator>>,
     userinfo_cache_ttl: Option<Duration>,
+    error_renderer: Option<Arc<dyn crate::error::ErrorRenderer>>,
+    /// Invalid environment values found by `from_env`, reported by `build`
+    /// together with every other problem.
+    env_problems: Vec<(&'static str, String)>,
 }
 
 impl std::fmt::Debug for OidcLayerBuilder {
@@ -263,9 +312,28 @@ fn env_bool(name: &'static str) -> Result<Option<bool>, ConfigError> {
 }
 
 impl OidcLayerBuilder {
+    /// Keeps an invalid environment value for `build` to report with the others.
+    fn defer<T>(&mut self, result: Result<T, ConfigError>) -> Option<T> {
+        match result {
+            Ok(value) => Some(value),
+            Err(ConfigError::Invalid { name, reason }) => {
+                self.env_problems.push((name, reason));
+                None
+            }
+            Err(other) => {
+                self.env_problems.push(("environment", other.to_string()));
+                None
+            }
+        }
+    }
+}
+
+impl OidcLayerBuilder {
     /// A builder pre-filled from the environment variables listed in the
     /// module docs. Settings not in the environment keep their defaults and can
-    /// still be set on the builder.
+    /// still be set on the builder. An invalid value is not an error yet:
+    /// [`build`](Self::build) reports it together with every other missing or
+    /// invalid setting, so one run names them all.
     pub fn from_env() -> Result<Self, ConfigError> {
         let mut b = Self {
             issuer_base_url: env_var("ISSUER_BASE_URL"),
@@ -273,25 +341,30 @@ impl OidcLayerBuilder {
             client_secret: env_var("CLIENT_SECRET").map(Secret::from),
             base_url: env_var("BASE_URL"),
             secret: env_var("SECRET").map(Secret::from),
-            auth_required: env_bool("AUTH_REQUIRED")?,
-            idp_logout: env_bool("IDP_LOGOUT")?.unwrap_or(false),
-            revoke_on_logout: env_bool("REVOKE_ON_LOGOUT")?.unwrap_or(false),
-            fetch_userinfo: env_bool("FETCH_USERINFO")?,
             scope: env_var("SCOPE"),
             ..Self::default()
         };
-        b.refresh.auto = env_bool("AUTO_REFRESH")?.unwrap_or(false);
+        b.refresh.auto = b.defer(env_bool("AUTO_REFRESH")).flatten().unwrap_or(false);
+        b.auth_required = b.defer(env_bool("AUTH_REQUIRED")).flatten();
+        b.idp_logout = b.defer(env_bool("IDP_LOGOUT")).flatten().unwrap_or(false);
+        b.revoke_on_logout = b
+            .defer(env_bool("REVOKE_ON_LOGOUT"))
+            .flatten()
+            .unwrap_or(false);
+        b.fetch_userinfo = b.defer(env_bool("FETCH_USERINFO")).flatten();
         if let Some(mode) = env_var("RESPONSE_MODE") {
-            b.response_mode = Some(parse_response_mode(&mode)?);
+            b.response_mode = b.defer(parse_response_mode(&mode));
         }
         if let Some(method) = env_var("CLIENT_AUTH_METHOD") {
-            b.auth_method = Some(parse_auth_method(&method)?);
+            b.auth_method = b.defer(parse_auth_method(&method));
         }
-        if let Some(store) = env_var("SESSION_STORE") {
-            b.session_storage = parse_session_storage(&store)?;
+        if let Some(store) = env_var("SESSION_STORE")
+            && let Some(storage) = b.defer(parse_session_storage(&store))
+        {
+            b.session_storage = storage;
         }
         if let Some(store) = env_var("LOGOUT_STORE") {
-            b.logout_storage = Some(parse_logout_storage(&store)?);
+            b.logout_storage = b.defer(parse_logout_storage(&store));
         }
         Ok(b)
     }
@@ -440,6 +513,30 @@ impl OidcLayerBuilder {
         self.session_cache_capacity = Some(sessions);
         self
     }
+    /// Renders the browser error pages (401, 403, 503, a cancelled or
+    /// expired sign-in...) with the application's own look; see
+    /// [`ErrorRenderer`](crate::error::ErrorRenderer). JSON answers to API
+    /// clients stay as they are.
+    ///
+    /// ```
+    /// use portcullis::OidcLayerBuilder;
+    /// use portcullis::error::{ErrorPage, OidcError, escape_html};
+    ///
+    /// let builder = OidcLayerBuilder::default().error_renderer(|page: &ErrorPage, _: &OidcError| {
+    ///     Some(format!(
+    ///         "<h1>{}</h1><p>{}</p><a href=\"{}\">{}</a>",
+    ///         escape_html(page.title),
+    ///         escape_html(&page.message),
+    ///         escape_html(&page.action.href),
+    ///         escape_html(page.action.label),
+    ///     ))
+    /// });
+    /// ```
+    pub fn error_renderer(mut self, renderer: impl crate::error::ErrorRenderer) -> Self {
+        self.error_renderer = Some(Arc::new(renderer));
+        self
+    }
+
     /// Installs the after-callback hook (see [`crate::hooks`]).
     pub fn after_callback<F, Fut>(mut self, hook: F) -> Self
     where
@@ -533,40 +630,94 @@ impl OidcLayerBuilder {
         self
     }
 
-    /// Validates the settings (without network access).
+    /// Validates the settings (without network access). Every missing or
+    /// invalid setting is collected, so the error names all of them.
     pub(crate) fn into_settings(self) -> Result<Settings, ConfigError> {
-        let issuer = self
-            .issuer_base_url
-            .ok_or(ConfigError::Missing("ISSUER_BASE_URL (issuer_base_url)"))?;
-        Url::parse(&issuer).map_err(|e| ConfigError::Invalid {
-            name: "ISSUER_BASE_URL",
-            reason: e.to_string(),
-        })?;
-        let client_id = self
-            .client_id
-            .ok_or(ConfigError::Missing("CLIENT_ID (client_id)"))?;
-        let base_raw = self
-            .base_url
-            .ok_or(ConfigError::Missing("BASE_URL (base_url)"))?;
-        let base_url = Url::parse(&base_raw).map_err(|e| ConfigError::Invalid {
-            name: "BASE_URL",
-            reason: e.to_string(),
-        })?;
-        if !matches!(base_url.scheme(), "http" | "https") {
-            return Err(ConfigError::Invalid {
-                name: "BASE_URL",
-                reason: "must be an http or https URL".into(),
-            });
+        let mut problems: Vec<ConfigError> = self
+            .env_problems
+            .iter()
+            .map(|(name, reason)| ConfigError::Invalid {
+                name,
+                reason: reason.clone(),
+            })
+            .collect();
+        let issuer = match &self.issuer_base_url {
+            None => {
+                problems.push(ConfigError::Missing(
+                    "ISSUER_BASE_URL (the OpenID Provider's issuer URL, for example \
+                     https://login.example.com/realms/main)",
+                ));
+                String::new()
+            }
+            Some(issuer) => {
+                match Url::parse(issuer) {
+                    Ok(url) if matches!(url.scheme(), "http" | "https") => {}
+                    Ok(_) => problems.push(ConfigError::Invalid {
+                        name: "ISSUER_BASE_URL",
+                        reason: format!("{issuer:?} is not an http or https URL"),
+                    }),
+                    Err(e) => problems.push(ConfigError::Invalid {
+                        name: "ISSUER_BASE_URL",
+                        reason: format!("{issuer:?} is not a URL ({e})"),
+                    }),
+                }
+                issuer.clone()
+            }
+        };
+        let client_id = self.client_id.clone().unwrap_or_else(|| {
+            problems.push(ConfigError::Missing(
+                "CLIENT_ID (the client id registered at the OpenID Provider)",
+            ));
+            String::new()
+        });
+        let base_url = match &self.base_url {
+            None => {
+                problems.push(ConfigError::Missing(
+                    "BASE_URL (this application's public URL, for example http://localhost:3000)",
+                ));
+                None
+            }
+            Some(raw) => match Url::parse(raw) {
+                Ok(url) if matches!(url.scheme(), "http" | "https") => Some(url),
+                Ok(_) => {
+                    problems.push(ConfigError::Invalid {
+                        name: "BASE_URL",
+                        reason: format!("{raw:?} must be an http or https URL"),
+                    });
+                    None
+                }
+                Err(e) => {
+                    problems.push(ConfigError::Invalid {
+                        name: "BASE_URL",
+                        reason: format!("{raw:?} is not a URL ({e})"),
+                    });
+                    None
+                }
+            },
+        };
+        match &self.secret {
+            None => problems.push(ConfigError::Missing(
+                "SECRET (cookie key material: 32 or more random characters, for example \
+                 the output of `openssl rand -hex 32`)",
+            )),
+            Some(secret) => {
+                if let Err(e) = crate::session::SessionKeys::from_secret_list(secret.expose()) {
+                    problems.push(ConfigError::Invalid {
+                        name: "SECRET",
+                        reason: e.to_string(),
+                    });
+                }
+            }
         }
-        let secret = self.secret.ok_or(ConfigError::Missing("SECRET (secret)"))?;
         let auth_method = self.auth_method.unwrap_or(if self.client_secret.is_some() {
             TokenEndpointAuthMethod::ClientSecretBasic
         } else {
             TokenEndpointAuthMethod::None
         });
         if auth_method != TokenEndpointAuthMethod::None && self.client_secret.is_none() {
-            return Err(ConfigError::Missing(
-                "CLIENT_SECRET (required by the token endpoint auth method)",
+            problems.push(ConfigError::Missing(
+                "CLIENT_SECRET (required by the token endpoint auth method; set \
+                 CLIENT_AUTH_METHOD=none for a public client)",
             ));
         }
         for (name, path) in [
@@ -582,28 +733,37 @@ impl OidcLayerBuilder {
             if let Some(p) = path
                 && !p.starts_with('/')
             {
-                return Err(ConfigError::Invalid {
+                problems.push(ConfigError::Invalid {
                     name,
                     reason: format!("route paths must start with '/', got {p:?}"),
                 });
             }
         }
         let mut allowed_return_origins = Vec::new();
-        for origin in self.allowed_return_origins {
-            allowed_return_origins.push(Url::parse(&origin).map_err(|e| ConfigError::Invalid {
-                name: "allow_return_to_origin",
-                reason: e.to_string(),
-            })?);
+        for origin in &self.allowed_return_origins {
+            match Url::parse(origin) {
+                Ok(url) => allowed_return_origins.push(url),
+                Err(e) => problems.push(ConfigError::Invalid {
+                    name: "allow_return_to_origin",
+                    reason: format!("{origin:?} is not a URL ({e})"),
+                }),
+            }
         }
         let id_token_algs = self
             .id_token_algs
+            .clone()
             .unwrap_or_else(|| Algorithm::ASYMMETRIC.to_vec());
         if id_token_algs.is_empty() {
-            return Err(ConfigError::Invalid {
+            problems.push(ConfigError::Invalid {
                 name: "id_token_signing_algs",
                 reason: "at least one algorithm is required".into(),
             });
         }
+        let (Some(base_url), Some(secret), true) =
+            (base_url, self.secret.clone(), problems.is_empty())
+        else {
+            return Err(ConfigError::Settings(problems));
+        };
         let secure_cookies = base_url.scheme() == "https";
         let cookie_path_is_root = base_url.path().trim_end_matches('/').is_empty();
         let session_cookie = self
@@ -660,6 +820,7 @@ impl OidcLayerBuilder {
             refresh: self.refresh,
             refresh_coordinator: self.refresh_coordinator,
             userinfo_cache_ttl: self.userinfo_cache_ttl.filter(|ttl| !ttl.is_zero()),
+            error_renderer: self.error_renderer,
             base_url,
             secret,
         })
@@ -803,6 +964,68 @@ mod tests {
         err.client_secret = None;
         let msg = err.into_settings().err().expect("must fail").to_string();
         assert!(msg.contains("CLIENT_SECRET"), "{msg}");
+    }
+
+    #[test]
+    fn every_missing_setting_is_named_at_once_with_the_fix() {
+        let msg = OidcLayerBuilder::default()
+            .into_settings()
+            .err()
+            .expect("must fail")
+            .to_string();
+        for name in ["ISSUER_BASE_URL", "CLIENT_ID", "BASE_URL", "SECRET"] {
+            assert!(msg.contains(&format!("missing {name}")), "{name}: {msg}");
+        }
+        assert!(msg.contains("4 problems"), "{msg}");
+        assert!(msg.contains("portcullis idp"), "{msg}");
+        assert!(!msg.contains("Missing("), "no Debug form: {msg}");
+        assert!(!msg.contains('\n'), "one paragraph: {msg}");
+        assert!(!msg.contains("  "), "no runs of spaces: {msg}");
+    }
+
+    #[test]
+    fn invalid_values_and_invalid_env_values_are_reported_together() {
+        let mut builder = minimal()
+            .base_url("ftp://app.example")
+            .secret("short")
+            .issuer_base_url("not a url");
+        builder.env_problems.push((
+            "AUTH_REQUIRED",
+            "expected true or false, got \"maybe\"".into(),
+        ));
+        let msg = builder
+            .into_settings()
+            .err()
+            .expect("must fail")
+            .to_string();
+        for needle in [
+            "AUTH_REQUIRED",
+            "maybe",
+            "BASE_URL",
+            "ftp://app.example",
+            "SECRET",
+            "at least 16",
+            "ISSUER_BASE_URL",
+        ] {
+            assert!(msg.contains(needle), "{needle}: {msg}");
+        }
+        assert!(msg.contains("4 problems"), "{msg}");
+        // The secret's value never appears in the message.
+        assert!(!msg.contains("short"), "{msg}");
+    }
+
+    #[test]
+    fn an_invalid_env_value_is_kept_for_build_not_lost() {
+        let mut builder = OidcLayerBuilder::default();
+        let value: Option<bool> = builder
+            .defer(Err(ConfigError::Invalid {
+                name: "IDP_LOGOUT",
+                reason: "expected true or false, got \"sure\"".into(),
+            }))
+            .flatten();
+        assert_eq!(value, None);
+        let msg = builder.into_settings().err().expect("fails").to_string();
+        assert!(msg.contains("IDP_LOGOUT") && msg.contains("sure"), "{msg}");
     }
 
     #[test]

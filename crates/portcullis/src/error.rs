@@ -282,28 +282,265 @@ impl OidcError {
     }
 
     fn to_html(&self, home: &str) -> http::Response<Bytes> {
-        let status = self.status();
-        let title = status.canonical_reason().unwrap_or("Error");
+        let links = PageLinks {
+            home: home.to_owned(),
+            login: None,
+        };
+        self.page(&links).to_response(None)
+    }
+
+    /// The browser page for this error: a human title, what happened, and
+    /// the next action. Never contains a token, code or secret.
+    pub fn page(&self, links: &PageLinks) -> ErrorPage {
+        let sign_in_again = PageAction {
+            label: "Sign in again",
+            href: links.login.clone().unwrap_or_else(|| links.home.clone()),
+        };
+        let go_home = PageAction {
+            label: "Go to the home page",
+            href: links.home.clone(),
+        };
         // A failure of our own infrastructure shows its message, not its
         // cause (an OS error or a backend's text is for the logs); what the
         // OP answered stays on the page, it is what the developer must fix.
-        let message = if matches!(self, OidcError::StoreUnavailable(_) | OidcError::Session(_)) {
-            self.to_string()
+        let detail = if matches!(self, OidcError::StoreUnavailable(_) | OidcError::Session(_)) {
+            None
         } else {
-            self.describe()
+            Some(self.describe())
         };
-        let body = format!(
-            "<!doctype html><html><head><meta charset=\"utf-8\">\
-             <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
-             <title>{title}</title><style>{ERROR_PAGE_STYLE}</style></head>\
-             <body><main><h1>{title}</h1><p>{}</p><p><a href=\"{}\">Home</a></p></main></body></html>",
-            html_escape(&message),
-            html_escape(home),
-        );
+        let (status, title, message, action) = match self {
+            OidcError::Unauthenticated => (
+                self.status(),
+                "Please sign in",
+                "This page is only for signed-in users.".to_owned(),
+                PageAction {
+                    label: "Sign in",
+                    ..sign_in_again
+                },
+            ),
+            OidcError::ReauthenticationRequired => (
+                self.status(),
+                "Your session has expired",
+                "Your sign-in can no longer be renewed. Sign in again to continue.".to_owned(),
+                sign_in_again,
+            ),
+            OidcError::Forbidden { .. } => (
+                self.status(),
+                "You don't have access to this page",
+                "You are signed in, but your account does not meet this page's requirement. \
+                 Ask the site's administrator for access, or sign in with another account."
+                    .to_owned(),
+                go_home,
+            ),
+            OidcError::NoPendingLogin | OidcError::UnknownState => (
+                self.status(),
+                "This sign-in link has expired",
+                "The sign-in took too long, was already completed, or was started in another \
+                 browser or tab. Start it again from here."
+                    .to_owned(),
+                sign_in_again,
+            ),
+            OidcError::Provider { error, .. } if error == "access_denied" => (
+                // The user said no at the OP: a normal outcome, not a bad request.
+                StatusCode::OK,
+                "Sign-in was cancelled",
+                "You cancelled the sign-in, or the sign-in service did not allow it. Nothing \
+                 was changed. You can sign in again whenever you like."
+                    .to_owned(),
+                sign_in_again,
+            ),
+            OidcError::Provider { error, .. } if error == "login_required" => (
+                self.status(),
+                "You are not signed in at the sign-in service",
+                "A silent sign-in needs an existing session at the sign-in service. Sign in \
+                 to continue."
+                    .to_owned(),
+                sign_in_again,
+            ),
+            OidcError::Provider { .. } => (
+                self.status(),
+                "The sign-in service reported a problem",
+                "The sign-in service could not complete the sign-in. Try again; if it keeps \
+                 happening, the details below help the site's developers."
+                    .to_owned(),
+                sign_in_again,
+            ),
+            OidcError::BadCallback(_)
+            | OidcError::CallbackRejected(_)
+            | OidcError::WrongResponseMode
+            | OidcError::IdToken(_) => (
+                self.status(),
+                "This sign-in could not be accepted",
+                "The answer from the sign-in service failed a security check, so you were not \
+                 signed in. Start the sign-in again."
+                    .to_owned(),
+                sign_in_again,
+            ),
+            OidcError::InvalidReturnTo(_) => (
+                self.status(),
+                "That link points elsewhere",
+                "The page to return to after signing in is not part of this site, so the \
+                 sign-in was not started."
+                    .to_owned(),
+                go_home,
+            ),
+            OidcError::LoginRefused(message) => (
+                self.status(),
+                "Sign-in was refused",
+                message.clone(),
+                sign_in_again,
+            ),
+            OidcError::TokenExchange(_) | OidcError::NoIdToken => (
+                self.status(),
+                "Sign-in could not be completed",
+                "The sign-in service did not accept this site's request. Try again in a \
+                 moment; if it keeps happening, the site's configuration needs attention \
+                 (its logs say what)."
+                    .to_owned(),
+                sign_in_again,
+            ),
+            OidcError::ProviderUnavailable(_) => (
+                self.status(),
+                "The sign-in service cannot be reached",
+                "This site could not reach its sign-in service. Try again in a moment.".to_owned(),
+                sign_in_again,
+            ),
+            OidcError::StoreUnavailable(_) => (
+                self.status(),
+                "Sign-in is briefly unavailable",
+                "This site cannot reach its session store right now; nobody was signed out. \
+                 Try again in a moment."
+                    .to_owned(),
+                PageAction {
+                    label: "Try again",
+                    href: String::new(),
+                },
+            ),
+            OidcError::Session(_) => (
+                self.status(),
+                "Your session could not be saved",
+                "Something went wrong on this site while signing you in. Try again; if it \
+                 keeps happening, the site's logs say what."
+                    .to_owned(),
+                sign_in_again,
+            ),
+            _ => (
+                self.status(),
+                "Something went wrong",
+                "This request could not be completed.".to_owned(),
+                go_home,
+            ),
+        };
+        ErrorPage {
+            status,
+            code: self.code(),
+            title,
+            message,
+            detail: detail.filter(|d| d != &message_of(self)),
+            action,
+            home: links.home.clone(),
+        }
+    }
+}
+
+/// The message a page shows anyway, so the detail line does not repeat it.
+fn message_of(error: &OidcError) -> String {
+    match error {
+        OidcError::LoginRefused(message) => message.clone(),
+        _ => String::new(),
+    }
+}
+
+/// Where an error page's links go.
+#[derive(Debug, Clone, Default)]
+#[non_exhaustive]
+pub struct PageLinks {
+    /// The application's home (`BASE_URL`'s path).
+    pub home: String,
+    /// The login route (under `BASE_URL`'s path), when it is mounted.
+    pub login: Option<String>,
+}
+
+impl PageLinks {
+    /// Links to `home` and, when given, the login route.
+    pub fn new(home: impl Into<String>, login: Option<String>) -> Self {
+        Self {
+            home: home.into(),
+            login,
+        }
+    }
+}
+
+/// The next action an error page offers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct PageAction {
+    /// The button's label ("Sign in again").
+    pub label: &'static str,
+    /// Where it goes (an app-relative URL; empty means "this page again").
+    pub href: String,
+}
+
+/// A browser error page before rendering. The built-in renderer and an
+/// application's [`ErrorRenderer`] get the same texts. All fields are plain
+/// text: escape them (see [`escape_html`]) when writing HTML.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct ErrorPage {
+    /// The page's HTTP status.
+    pub status: StatusCode,
+    /// The stable machine-readable code, as in the JSON body.
+    pub code: &'static str,
+    /// A human title ("Sign-in was cancelled").
+    pub title: &'static str,
+    /// What happened and what to do next, in a sentence or two.
+    pub message: String,
+    /// Technical detail for developers (what the OP said, which check
+    /// failed). Never a token, code or secret.
+    pub detail: Option<String>,
+    /// The next action ("Sign in again").
+    pub action: PageAction,
+    /// The application's home.
+    pub home: String,
+}
+
+impl ErrorPage {
+    /// The built-in page as HTML: the look of the `portcullis demo` pages.
+    pub fn to_html(&self) -> String {
+        let detail = self
+            .detail
+            .as_deref()
+            .map(|d| format!("<p class=\"detail\">{}</p>", escape_html(d)))
+            .unwrap_or_default();
+        let home = if self.action.href == self.home {
+            String::new()
+        } else {
+            format!(
+                " <a class=\"secondary\" href=\"{}\">Home</a>",
+                escape_html(&self.home)
+            )
+        };
+        // An empty href is this page again.
+        let href = escape_html(&self.action.href);
+        page_html(
+            self.title,
+            &format!(
+                "<p>{message}</p><p class=\"actions\"><a id=\"next\" class=\"button\" \
+                 href=\"{href}\">{label}</a>{home}</p>{detail}",
+                message = escape_html(&self.message),
+                label = escape_html(self.action.label),
+            ),
+        )
+    }
+
+    /// The page as a response: the given body (an application's renderer)
+    /// or the built-in one, with `no-store` and `no-referrer`.
+    pub fn to_response(&self, body: Option<String>) -> http::Response<Bytes> {
+        let body = body.unwrap_or_else(|| self.to_html());
         let mut response = http::Response::new(Bytes::from(body));
-        *response.status_mut() = status;
+        *response.status_mut() = self.status;
         apply_error_headers(response.headers_mut(), "text/html; charset=utf-8");
-        if status == StatusCode::SERVICE_UNAVAILABLE {
+        if self.status == StatusCode::SERVICE_UNAVAILABLE {
             response
                 .headers_mut()
                 .insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
@@ -312,11 +549,56 @@ impl OidcError {
     }
 }
 
-/// The error pages' look: readable, centred, nothing loaded from elsewhere.
-const ERROR_PAGE_STYLE: &str = "body{font-family:system-ui,sans-serif;background:#f6f7f9;color:#1d2430;margin:0}\
-main{max-width:32rem;margin:12vh auto;padding:2rem;background:#fff;border-radius:12px;\
-box-shadow:0 2px 12px rgba(0,0,0,.08)}h1{font-size:1.4rem;margin-top:0}\
-a{color:#2456d6}";
+/// A page in the built-in look: `title` (plain text) as its heading, then
+/// `inner` (HTML, already escaped).
+pub(crate) fn page_html(title: &str, inner: &str) -> String {
+    format!(
+        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">\
+         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
+         <title>{title}</title><style>{PAGE_STYLE}</style></head>\
+         <body><main><h1>{title}</h1>{inner}</main></body></html>",
+        title = escape_html(title),
+    )
+}
+
+/// Renders the browser error pages of an application (set it with
+/// [`OidcLayerBuilder::error_renderer`](crate::OidcLayerBuilder::error_renderer)).
+/// JSON answers to API clients are not affected.
+///
+/// Any `Fn(&ErrorPage, &OidcError) -> Option<String> + Send + Sync` is a
+/// renderer. Return the page's HTML, or `None` to use the built-in page. The
+/// status and headers (`Cache-Control: no-store`, `Referrer-Policy:
+/// no-referrer`) stay Portcullis'. Never write the error's `Debug` form or a
+/// token into the page.
+pub trait ErrorRenderer: Send + Sync + 'static {
+    /// The HTML body for `page`, or `None` for the built-in page.
+    fn render(&self, page: &ErrorPage, error: &OidcError) -> Option<String>;
+}
+
+impl<F> ErrorRenderer for F
+where
+    F: Fn(&ErrorPage, &OidcError) -> Option<String> + Send + Sync + 'static,
+{
+    fn render(&self, page: &ErrorPage, error: &OidcError) -> Option<String> {
+        self(page, error)
+    }
+}
+
+/// The stylesheet of the built-in pages (error pages and the `portcullis
+/// demo`): system fonts, a centred card, nothing loaded from elsewhere. Use it
+/// to make your own pages match.
+pub const PAGE_STYLE: &str = "body{font-family:system-ui,-apple-system,'Segoe UI',sans-serif;\
+background:#f6f7f9;color:#1d2430;margin:0;line-height:1.5}\
+main{max-width:44rem;margin:8vh auto;padding:2rem 2.2rem;background:#fff;border-radius:12px;\
+box-shadow:0 2px 12px rgba(0,0,0,.08)}h1{font-size:1.5rem;margin-top:0}h2{font-size:1.1rem;margin-top:1.8rem}\
+a{color:#2456d6}pre,code{font-family:ui-monospace,Menlo,Consolas,monospace;font-size:.9em}\
+pre{background:#f3f5f8;padding:1rem;border-radius:6px;overflow:auto}\
+table{border-collapse:collapse;width:100%}td,th{text-align:left;padding:.3rem .5rem;border-bottom:1px solid #e6e9ee;vertical-align:top;overflow-wrap:anywhere}\
+.button,button{display:inline-block;padding:.5rem 1rem;border-radius:6px;background:#2f5bd3;color:#fff;\
+text-decoration:none;border:0;font:inherit;cursor:pointer;margin:0 .3rem .4rem 0}\
+.button.secondary,button.secondary{background:#e8ecf4;color:#1d2430}\
+a.secondary{margin-left:.6rem}.actions form{display:inline}\
+.muted,.detail{color:#5b6675}.detail{font-size:.9rem;border-top:1px solid #e6e9ee;padding-top:.8rem;margin-top:1.5rem}";
 
 fn apply_error_headers(headers: &mut HeaderMap, content_type: &'static str) {
     headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
@@ -352,6 +634,11 @@ fn accepts_html(range: &str) -> bool {
         }
     }
     true
+}
+
+/// Escapes text for an HTML body or attribute (`&`, `<`, `>`, `"`, `'`).
+pub fn escape_html(text: &str) -> String {
+    html_escape(text)
 }
 
 /// Escapes text for an HTML body or attribute.
@@ -439,6 +726,113 @@ mod tests {
         let text = error.describe();
         assert!(text.contains("redis session store"), "{text}");
         assert!(text.contains("connection refused"), "{text}");
+    }
+
+    fn html_of(error: &OidcError, links: &PageLinks) -> (StatusCode, String) {
+        let response = error.page(links).to_response(None);
+        (
+            response.status(),
+            String::from_utf8_lossy(response.body()).into_owned(),
+        )
+    }
+
+    #[test]
+    fn an_expired_sign_in_has_a_human_title_and_a_sign_in_again_button() {
+        let links = PageLinks::new("/app/", Some("/app/login".into()));
+        for error in [OidcError::NoPendingLogin, OidcError::UnknownState] {
+            let (status, body) = html_of(&error, &links);
+            assert_eq!(status, StatusCode::BAD_REQUEST);
+            assert!(
+                body.contains("<h1>This sign-in link has expired</h1>"),
+                "{body}"
+            );
+            assert!(
+                body.contains("href=\"/app/login\">Sign in again</a>"),
+                "{body}"
+            );
+            assert!(!body.contains("Bad Request"), "{body}");
+        }
+    }
+
+    #[test]
+    fn cancelling_at_the_op_is_a_normal_page_but_json_stays_as_it_was() {
+        let error = OidcError::Provider {
+            error: "access_denied".into(),
+            description: Some("User cancelled".into()),
+        };
+        let (status, body) = html_of(&error, &PageLinks::new("/", Some("/login".into())));
+        assert_eq!(status, StatusCode::OK);
+        assert!(body.contains("Sign-in was cancelled"), "{body}");
+        assert!(body.contains("Sign in again"), "{body}");
+        let json = error.to_json();
+        assert_eq!(json.status(), StatusCode::BAD_REQUEST);
+        let value: serde_json::Value = serde_json::from_slice(json.body()).expect("json");
+        assert_eq!(value["error"], "provider_error");
+        assert!(
+            value["error_description"]
+                .as_str()
+                .is_some_and(|d| d.contains("access_denied")),
+            "{value}"
+        );
+    }
+
+    #[test]
+    fn forbidden_and_outage_pages_say_what_to_do_without_internal_causes() {
+        let links = PageLinks::new("/", Some("/login".into()));
+        let (status, body) = html_of(
+            &OidcError::Forbidden {
+                rule: "claim \"groups\" must include admin".into(),
+            },
+            &links,
+        );
+        assert_eq!(status, StatusCode::FORBIDDEN);
+        assert!(
+            body.contains("You don&#39;t have access to this page"),
+            "{body}"
+        );
+        assert!(
+            body.contains("must include admin"),
+            "the rule is shown: {body}"
+        );
+        let outage = OidcError::StoreUnavailable(StoreError::unavailable(
+            "redis session store",
+            std::io::Error::other("secret-host:6379 refused"),
+        ));
+        let response = outage.page(&links).to_response(None);
+        assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert!(response.headers().contains_key(header::RETRY_AFTER));
+        let body = String::from_utf8_lossy(response.body()).into_owned();
+        assert!(body.contains("Try again"), "{body}");
+        assert!(!body.contains("secret-host"), "no internal cause: {body}");
+    }
+
+    #[test]
+    fn every_page_shares_the_stylesheet_and_escapes_its_texts() {
+        let error = OidcError::LoginRefused("<b>verify</b> your email".into());
+        let (status, body) = html_of(&error, &PageLinks::new("/", None));
+        assert_eq!(status, StatusCode::FORBIDDEN);
+        assert!(body.contains(PAGE_STYLE), "{body}");
+        assert!(
+            body.contains("&lt;b&gt;verify&lt;/b&gt; your email"),
+            "{body}"
+        );
+        assert!(!body.contains("<b>verify"), "{body}");
+    }
+
+    #[test]
+    fn a_custom_renderer_is_a_closure_over_the_same_page() {
+        let renderer = |page: &ErrorPage, _: &OidcError| -> Option<String> {
+            (page.code == "forbidden").then(|| format!("<p>custom {}</p>", page.title))
+        };
+        let forbidden = OidcError::Forbidden { rule: "x".into() };
+        let page = forbidden.page(&PageLinks::new("/", None));
+        assert_eq!(
+            ErrorRenderer::render(&renderer, &page, &forbidden).as_deref(),
+            Some("<p>custom You don't have access to this page</p>")
+        );
+        let other = OidcError::NoPendingLogin;
+        let page = other.page(&PageLinks::new("/", None));
+        assert_eq!(ErrorRenderer::render(&renderer, &page, &other), None);
     }
 
     #[test]

@@ -10,6 +10,7 @@ use portcullis_core::{HttpRequest, HttpResponse, Method};
 
 /// Why an outbound request failed. Displays never contain bodies or headers.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum HttpError {
     /// The request could not be sent or timed out.
     #[error("request to {url} failed: {reason}")]
@@ -18,6 +19,8 @@ pub enum HttpError {
         url: String,
         /// What went wrong.
         reason: String,
+        /// What kind of failure it was (refused, DNS, TLS, timeout...).
+        kind: TransportFailure,
     },
     /// The response body exceeded the size cap.
     #[error("response from {url} exceeds {limit} bytes")]
@@ -27,6 +30,63 @@ pub enum HttpError {
         /// The cap in bytes.
         limit: usize,
     },
+}
+
+/// What kind of transport failure a request met: each has its own fix.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum TransportFailure {
+    /// Nothing listens at that host and port (connection refused).
+    Refused,
+    /// The host name does not resolve.
+    Dns,
+    /// The TLS handshake failed (untrusted or mismatched certificate, or a
+    /// plain-http server behind an `https` URL).
+    Tls,
+    /// No answer within the timeout.
+    Timeout,
+    /// The connection failed in another way (unreachable network, reset).
+    Connect,
+    /// The request or the response body failed otherwise.
+    Other,
+}
+
+impl TransportFailure {
+    /// Classifies a reqwest error by its kind and the errors it wraps.
+    fn of(error: &reqwest::Error) -> Self {
+        if error.is_timeout() {
+            return TransportFailure::Timeout;
+        }
+        let mut texts = String::new();
+        let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(error);
+        while let Some(current) = cause {
+            if let Some(io) = current.downcast_ref::<std::io::Error>() {
+                match io.kind() {
+                    std::io::ErrorKind::ConnectionRefused => return TransportFailure::Refused,
+                    std::io::ErrorKind::TimedOut => return TransportFailure::Timeout,
+                    _ => {}
+                }
+            }
+            texts.push_str(&current.to_string().to_ascii_lowercase());
+            texts.push('\n');
+            cause = current.source();
+        }
+        // hyper-util and rustls name these failures only in their messages.
+        if texts.contains("dns error") || texts.contains("failed to lookup address") {
+            TransportFailure::Dns
+        } else if texts.contains("certificate")
+            || texts.contains("tls")
+            || texts.contains("handshake")
+            || texts.contains("invalidcontenttype")
+            || texts.contains("corrupt message")
+        {
+            TransportFailure::Tls
+        } else if error.is_connect() {
+            TransportFailure::Connect
+        } else {
+            TransportFailure::Other
+        }
+    }
 }
 
 /// A cloneable HTTP client for talking to the OpenID Provider.
@@ -48,6 +108,7 @@ impl HttpClient {
             .map_err(|e| HttpError::Transport {
                 url: String::new(),
                 reason: e.to_string(),
+                kind: TransportFailure::Other,
             })?;
         Ok(Self {
             inner,
@@ -72,6 +133,7 @@ impl HttpClient {
         let transport = |e: reqwest::Error| HttpError::Transport {
             url: safe_url.clone(),
             reason: describe(&e),
+            kind: TransportFailure::of(&e),
         };
         let response = builder.send().await.map_err(transport)?;
         let status = response.status().as_u16();
@@ -121,12 +183,91 @@ fn describe(error: &reqwest::Error) -> String {
     if error.is_timeout() {
         "timed out".to_owned()
     } else if error.is_connect() {
-        "connection failed".to_owned()
+        match TransportFailure::of(error) {
+            TransportFailure::Refused => "connection refused".to_owned(),
+            TransportFailure::Dns => "the host name does not resolve".to_owned(),
+            TransportFailure::Tls => "the TLS handshake failed".to_owned(),
+            _ => "connection failed".to_owned(),
+        }
     } else if error.is_body() || error.is_decode() {
         "invalid response body".to_owned()
     } else if error.is_builder() {
         "invalid request".to_owned()
     } else {
         "request failed".to_owned()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn get(url: &str) -> HttpRequest {
+        HttpRequest {
+            method: Method::Get,
+            url: url::Url::parse(url).expect("url"),
+            headers: Vec::new(),
+            body: None,
+        }
+    }
+
+    async fn failure(url: &str) -> TransportFailure {
+        let client = HttpClient::new(Duration::from_secs(3)).expect("client");
+        match client.execute(get(url)).await {
+            Err(HttpError::Transport { kind, .. }) => kind,
+            other => panic!("expected a transport error, got {other:?}"),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_closed_port_is_a_refused_connection() {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .map(|a| a.port())
+            .expect("free port");
+        let kind = failure(&format!("http://127.0.0.1:{port}/x")).await;
+        assert_eq!(kind, TransportFailure::Refused);
+    }
+
+    #[tokio::test]
+    async fn https_to_a_plain_http_server_is_a_tls_failure() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let port = listener.local_addr().expect("addr").port();
+        tokio::spawn(async move {
+            use tokio::io::{AsyncReadExt, AsyncWriteExt};
+            while let Ok((mut socket, _)) = listener.accept().await {
+                let mut buf = [0u8; 1024];
+                let _ = socket.read(&mut buf).await;
+                let _ = socket
+                    .write_all(b"HTTP/1.1 400 Bad Request\r\ncontent-length: 0\r\n\r\n")
+                    .await;
+            }
+        });
+        let kind = failure(&format!("https://127.0.0.1:{port}/x")).await;
+        assert_eq!(kind, TransportFailure::Tls);
+    }
+
+    #[tokio::test]
+    async fn a_silent_server_is_a_timeout() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let port = listener.local_addr().expect("addr").port();
+        tokio::spawn(async move {
+            let mut held = Vec::new();
+            while let Ok((socket, _)) = listener.accept().await {
+                held.push(socket);
+            }
+        });
+        let client = HttpClient::new(Duration::from_millis(300)).expect("client");
+        match client
+            .execute(get(&format!("http://127.0.0.1:{port}/x")))
+            .await
+        {
+            Err(HttpError::Transport { kind, .. }) => assert_eq!(kind, TransportFailure::Timeout),
+            other => panic!("expected a timeout, got {other:?}"),
+        }
     }
 }

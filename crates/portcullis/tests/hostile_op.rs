@@ -388,7 +388,8 @@ async fn shows_op_error_response_with_its_description_html_escaped() {
                 description: "<script>alert(1)</script> said no".into(),
             }
         },
-        StatusCode::BAD_REQUEST,
+        // Cancelling at the OP is a normal outcome: a page, not a 400.
+        StatusCode::OK,
         "access_denied",
     )
     .await;

@@ -182,7 +182,7 @@ async fn assert_html_outage(what: &str, response: reqwest::Response, took: Durat
         "{what}: an HTML document: {body}"
     );
     assert!(
-        body.contains("Service Unavailable") && body.contains("session store"),
+        body.contains("briefly unavailable") && body.contains("session store"),
         "{what}: the page says what is wrong: {body}"
     );
 }

@@ -336,7 +336,7 @@ impl Default for JwksRefreshPolicy {
 
 impl JwksRefreshPolicy {
     /// An unknown `kid` triggers a refetch at most once per this many
-    /// seconds (60 s, as DESIGN.md requires), counted from the last fetch an
+    /// seconds, counted from the last fetch an
     /// unknown `kid` triggered.
     pub const UNKNOWN_KID_MIN_INTERVAL_SECS: u64 = 60;
     /// The default periodic refresh interval: 10 minutes.

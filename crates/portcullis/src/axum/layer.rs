@@ -40,7 +40,7 @@ impl std::fmt::Debug for OidcLayer {
 }
 
 impl OidcLayer {
-    /// Starts a builder with every default from the design brief.
+    /// Starts a builder with the safe defaults (see the crate docs for each one).
     pub fn builder() -> OidcLayerBuilder {
         OidcLayerBuilder::default()
     }

@@ -49,11 +49,9 @@ impl Engine {
         {
             return home;
         }
-        match error {
-            OidcError::TokenExchange(_) | OidcError::LoginRequest(_) => {
-                tracing::warn!(error = %error.describe(), "sign-in failed; check CLIENT_ID, CLIENT_SECRET and the OP's client registration");
-            }
-            _ => tracing::info!(error = %error.describe(), "sign-in callback rejected"),
+        match crate::diagnose::callback_hint(error) {
+            Some(hint) => tracing::warn!(error = %error.describe(), hint, "sign-in failed"),
+            None => tracing::info!(error = %error.describe(), "sign-in callback rejected"),
         }
         self.error_response(error, headers)
     }
@@ -143,6 +141,8 @@ impl Engine {
                 Err(error) => tracing::warn!(%error, "userinfo request failed"),
             }
         }
+        // `email_verified: "true"` (Cognito, older Google tokens, mapped attributes) is a boolean.
+        portcullis_core::quirks::normalize_claims(&mut merged);
         let mut context = AfterCallbackContext {
             claims: merged,
             session_extra: Default::default(),

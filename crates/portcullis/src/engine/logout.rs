@@ -117,13 +117,16 @@ impl Engine {
                 )
             })
             .unwrap_or_default();
-        let body = format!(
-            "<!doctype html><html><head><meta charset=\"utf-8\"><title>Sign out?</title></head>\
-             <body><h1>Sign out?</h1><p>Another site asked to sign you out of this application.</p>\
-             <form method=\"post\" action=\"{}\">{hidden}<button type=\"submit\">Sign out</button></form>\
-             <p><a href=\"{}\">Stay signed in</a></p></body></html>",
-            html_escape(&action),
-            html_escape(&self.home),
+        let body = crate::error::page_html(
+            "Sign out?",
+            &format!(
+                "<p>Another site asked to sign you out of this application.</p>\
+                 <div class=\"actions\"><form method=\"post\" action=\"{}\">{hidden}\
+                 <button type=\"submit\">Sign out</button></form>\
+                 <a class=\"secondary\" href=\"{}\">Stay signed in</a></div>",
+                html_escape(&action),
+                html_escape(&self.home),
+            ),
         );
         let mut response = html_page(StatusCode::OK, body);
         // The button must not be clickjacked.

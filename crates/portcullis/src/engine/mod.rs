@@ -158,6 +158,11 @@ impl Engine {
             .await
             .map_err(|e| ConfigError::Discovery {
                 issuer: settings.issuer.clone(),
+                hint: crate::diagnose::discovery_hint(
+                    &settings.issuer,
+                    &e,
+                    settings.http_timeout.as_secs(),
+                ),
                 source: Box::new(e),
             })?;
         let client = ClientConfig {
@@ -276,7 +281,22 @@ impl Engine {
             // The page shows only the message; the cause is for the operator.
             tracing::warn!(error = %error.describe(), status = error.status().as_u16(), "request failed");
         }
-        error.to_response(headers, &self.home)
+        if !crate::error::wants_html(headers) {
+            return error.to_json();
+        }
+        let login = self
+            .settings
+            .routes
+            .login
+            .as_deref()
+            .map(|path| self.app_target(path));
+        let page = error.page(&crate::error::PageLinks::new(self.home.clone(), login));
+        let custom = self
+            .settings
+            .error_renderer
+            .as_ref()
+            .and_then(|renderer| renderer.render(&page, error));
+        page.to_response(custom)
     }
 
     /// Where to send the browser for a checked target: an app-relative path is
