@@ -28,6 +28,10 @@ fn routes() -> Router {
                 let access = tokens.access().expect("an access token");
                 axum::Json(json!({
                     "sub": user.sub(),
+                    "iss": user.iss(),
+                    "sid": user.session().sid(),
+                    "id_token": tokens.id_token(),
+                    "refresh_token": tokens.refresh_token(),
                     "token_type": access.token_type(),
                     "expires_at": access.expires_at(),
                     "expires_in": access.expires_in().map(|d| d.as_secs()),
