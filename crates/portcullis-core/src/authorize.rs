@@ -188,6 +188,10 @@ pub struct PendingAuthorization {
     /// one of them. Empty when none was.
     #[serde(rename = "c", default, skip_serializing_if = "Vec::is_empty")]
     pub required_acr: Vec<String>,
+    /// Whether `prompt=none` was sent: an OP answer that the user must
+    /// interact (`login_required`, …) is then an expected outcome.
+    #[serde(rename = "p", default, skip_serializing_if = "std::ops::Not::not")]
+    pub silent: bool,
     /// When the flow started (unix seconds).
     #[serde(rename = "t")]
     pub created_at: u64,
@@ -217,6 +221,7 @@ impl fmt::Debug for PendingAuthorization {
             .field("response_mode", &self.response_mode)
             .field("max_age", &self.max_age)
             .field("required_acr", &self.required_acr)
+            .field("silent", &self.silent)
             .field("created_at", &self.created_at)
             .field("return_to", &self.return_to)
             .field("app_state", &self.app_state.as_ref().map(|_| "<set>"))
@@ -340,6 +345,7 @@ pub fn build_authorization_request(
         response_mode,
         max_age: params.max_age,
         required_acr,
+        silent: params.prompt.as_deref() == Some("none"),
         created_at: now,
         return_to: "/".to_owned(),
         app_state: None,
@@ -432,6 +438,7 @@ pub(crate) mod test_support {
             response_mode: ResponseMode::Query,
             max_age: None,
             required_acr: Vec::new(),
+            silent: false,
             created_at,
             return_to: "/".to_owned(),
             app_state: None,

@@ -233,6 +233,7 @@ pub(crate) struct Settings {
     pub refresh: crate::engine::RefreshSettings,
     pub refresh_coordinator: Option<Arc<dyn crate::store::RefreshCoordinator>>,
     pub userinfo_cache_ttl: Option<Duration>,
+    pub attempt_silent_login: bool,
     pub error_renderer: Option<Arc<dyn crate::error::ErrorRenderer>>,
 }
 
@@ -274,6 +275,7 @@ pub struct OidcLayerBuilder {
     refresh: crate::engine::RefreshSettings,
     refresh_coordinator: Option<Arc<dyn crate::store::RefreshCoordinator>>,
     userinfo_cache_ttl: Option<Duration>,
+    attempt_silent_login: bool,
     error_renderer: Option<Arc<dyn crate::error::ErrorRenderer>>,
     /// Invalid environment values found by `from_env`, reported by `build`
     /// together with every other problem.
@@ -345,6 +347,10 @@ impl OidcLayerBuilder {
             ..Self::default()
         };
         b.refresh.auto = b.defer(env_bool("AUTO_REFRESH")).flatten().unwrap_or(false);
+        b.attempt_silent_login = b
+            .defer(env_bool("ATTEMPT_SILENT_LOGIN"))
+            .flatten()
+            .unwrap_or(false);
         b.auth_required = b.defer(env_bool("AUTH_REQUIRED")).flatten();
         b.idp_logout = b.defer(env_bool("IDP_LOGOUT")).flatten().unwrap_or(false);
         b.revoke_on_logout = b
@@ -623,6 +629,14 @@ impl OidcLayerBuilder {
         self
     }
 
+    /// Tries a silent login (`prompt=none`) once per browser session for an
+    /// anonymous page view (`ATTEMPT_SILENT_LOGIN`), like
+    /// express-openid-connect's `attemptSilentLogin`. Default `false`.
+    pub fn attempt_silent_login(mut self, enabled: bool) -> Self {
+        self.attempt_silent_login = enabled;
+        self
+    }
+
     /// Caches [`fetch_userinfo`](crate::Engine::fetch_userinfo) answers per
     /// access token for `ttl` (never past the token's expiry). Default off.
     pub fn userinfo_cache(mut self, ttl: Duration) -> Self {
@@ -820,6 +834,7 @@ impl OidcLayerBuilder {
             refresh: self.refresh,
             refresh_coordinator: self.refresh_coordinator,
             userinfo_cache_ttl: self.userinfo_cache_ttl.filter(|ttl| !ttl.is_zero()),
+            attempt_silent_login: self.attempt_silent_login,
             error_renderer: self.error_renderer,
             base_url,
             secret,

@@ -197,6 +197,18 @@ where
             return Either::Left(Either::Left(ready(Ok(into_axum(response)))));
         }
     };
+    if session.is_none()
+        && !engine.auth_required()
+        && engine.silent_login_due(request.method(), request.headers())
+    {
+        return Either::Right(Box::pin(async move {
+            let target = original_target(request.uri(), request.extensions()).to_owned();
+            let (parts, _body) = request.into_parts();
+            let mut response = engine.silent_login(&parts, &target).await;
+            crate::engine::append_set_cookies(response.headers_mut(), set_cookies);
+            Ok(into_axum(response))
+        }));
+    }
     if session.is_none() && engine.auth_required() {
         let target = original_target(request.uri(), request.extensions());
         let mut response = engine.reject_unauthenticated(target, request.headers());

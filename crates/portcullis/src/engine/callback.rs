@@ -103,12 +103,23 @@ impl Engine {
         now: u64,
     ) -> Result<EngineResponse, OidcError> {
         let metadata = self.provider.metadata();
-        let code = validate_callback(params, &pending, metadata, now).map_err(|e| match e {
-            CallbackError::Provider { error, description } => {
-                OidcError::Provider { error, description }
+        let code = match validate_callback(params, &pending, metadata, now) {
+            Ok(code) => code,
+            // A prompt=none login the OP cannot complete without the user:
+            // back to the page, anonymously (silent login falls back).
+            Err(CallbackError::Provider { error, .. })
+                if pending.silent && super::silent::needs_interaction(&error) =>
+            {
+                let target = self
+                    .safe_return_to(&pending.return_to)
+                    .unwrap_or_else(|_| "/".to_owned());
+                return redirect(&self.app_target(&target));
             }
-            other => OidcError::CallbackRejected(other),
-        })?;
+            Err(CallbackError::Provider { error, description }) => {
+                return Err(OidcError::Provider { error, description });
+            }
+            Err(other) => return Err(OidcError::CallbackRejected(other)),
+        };
         let request = token_request(metadata, &self.client, &code, &pending)
             .map_err(OidcError::TokenExchange)?;
         let response = self.send(request).await?;

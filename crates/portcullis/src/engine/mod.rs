@@ -22,6 +22,7 @@ mod markers;
 pub(crate) mod persist;
 mod refresh;
 mod response;
+mod silent;
 mod tokens;
 
 use std::sync::Arc;

@@ -197,7 +197,10 @@ impl Engine {
                 store.destroy(&session.data().id).await?;
             }
         }
-        self.clear_session_cookies(headers)
+        let mut cookies = self.clear_session_cookies(headers)?;
+        // A user who signed out is not signed straight back in silently.
+        cookies.extend(self.silent_attempt_cookie());
+        Ok(cookies)
     }
 
     /// The cookies that remove every session cookie the request carried.
