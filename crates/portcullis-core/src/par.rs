@@ -86,8 +86,7 @@ pub fn pushed_authorization_request(
     let mut body = Serializer::new(String::new());
     for (name, value) in authorization_url.query_pairs() {
         // Client authentication adds `client_id` for every method but HTTP Basic.
-        if name == "client_id" && client.auth_method != TokenEndpointAuthMethod::ClientSecretBasic
-        {
+        if name == "client_id" && client.auth_method != TokenEndpointAuthMethod::ClientSecretBasic {
             continue;
         }
         if endpoint_own
@@ -194,7 +193,10 @@ mod tests {
         assert_eq!(f["code_challenge_method"], "S256");
         assert_eq!(f["prompt"], "login");
         assert_eq!(f["client_id"], "my-client");
-        assert!(!f.contains_key("tenant"), "the endpoint's own query stays in the URL");
+        assert!(
+            !f.contains_key("tenant"),
+            "the endpoint's own query stays in the URL"
+        );
         assert!(
             req.headers
                 .iter()

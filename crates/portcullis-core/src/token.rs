@@ -235,10 +235,10 @@ mod tests {
     use super::*;
     use crate::authorize::test_support::{client, pending};
     use crate::config::TokenEndpointAuthMethod;
+    use crate::discovery::test_support::{json_response, metadata, metadata_with};
     use crate::http::Method;
     use base64::Engine as _;
     use base64::engine::general_purpose::STANDARD;
-    use crate::discovery::test_support::{json_response, metadata, metadata_with};
     use serde_json::json;
     use std::collections::HashMap;
 
@@ -338,9 +338,8 @@ mod tests {
             let mut c = client();
             c.auth_method = method;
             c.client_secret = None;
-            let missing = TokenError::ClientAuth(ClientAuthError::MissingClientSecret(
-                method.as_str(),
-            ));
+            let missing =
+                TokenError::ClientAuth(ClientAuthError::MissingClientSecret(method.as_str()));
             assert_eq!(code_request(&c).unwrap_err(), missing);
             c.client_secret = Some(Secret::new(""));
             assert_eq!(code_request(&c).unwrap_err(), missing);
@@ -357,7 +356,8 @@ mod tests {
 
     #[test]
     fn refresh_request_sends_refresh_token_and_scope() {
-        let req = refresh_request(&metadata(), &client(), "rt-1", Some("openid email"), NOW).unwrap();
+        let req =
+            refresh_request(&metadata(), &client(), "rt-1", Some("openid email"), NOW).unwrap();
         let f = form(&req);
         assert_eq!(f["grant_type"], "refresh_token");
         assert_eq!(f["refresh_token"], "rt-1");

@@ -110,7 +110,9 @@ pub fn token_exchange_request(
     now: u64,
 ) -> Result<HttpRequest, TokenError> {
     if subject_token.is_empty() {
-        return Err(TokenError::InvalidParameter("subject_token is empty".into()));
+        return Err(TokenError::InvalidParameter(
+            "subject_token is empty".into(),
+        ));
     }
     let mut body = Serializer::new(String::new());
     body.append_pair("grant_type", GRANT_TYPE)
@@ -257,9 +259,8 @@ mod tests {
             .param("tenant", "t1");
         let mut c = client();
         c.auth_method = TokenEndpointAuthMethod::ClientSecretPost;
-        let req =
-            token_exchange_request(&metadata(), &c, "at-1", ACCESS_TOKEN_TYPE, &params, NOW)
-                .unwrap();
+        let req = token_exchange_request(&metadata(), &c, "at-1", ACCESS_TOKEN_TYPE, &params, NOW)
+            .unwrap();
         assert_eq!(req.url.as_str(), "https://op.example.com/token");
         let p = pairs(&req);
         assert_eq!(values(&p, "grant_type"), [GRANT_TYPE]);
@@ -276,7 +277,14 @@ mod tests {
 
     #[test]
     fn extra_parameters_cannot_override_the_grant_or_client_auth() {
-        for name in ["grant_type", "subject_token", "client_id", "client_assertion", "scope", ""] {
+        for name in [
+            "grant_type",
+            "subject_token",
+            "client_id",
+            "client_assertion",
+            "scope",
+            "",
+        ] {
             let params = TokenExchangeParams::new().param(name, "x");
             assert!(
                 matches!(
@@ -299,7 +307,14 @@ mod tests {
     fn rejects_relative_resource_and_empty_subject_token() {
         let params = TokenExchangeParams::new().resource("/orders");
         assert!(matches!(
-            token_exchange_request(&metadata(), &client(), "at", ACCESS_TOKEN_TYPE, &params, NOW),
+            token_exchange_request(
+                &metadata(),
+                &client(),
+                "at",
+                ACCESS_TOKEN_TYPE,
+                &params,
+                NOW
+            ),
             Err(TokenError::InvalidParameter(_))
         ));
         assert!(matches!(
@@ -338,7 +353,9 @@ mod tests {
             &json!({"access_token": "a.b.c", "issued_token_type": JWT_TOKEN_TYPE, "token_type": "N_A"}),
         );
         assert_eq!(
-            ExchangedToken::from_response(&resp, NOW).unwrap().token_type,
+            ExchangedToken::from_response(&resp, NOW)
+                .unwrap()
+                .token_type,
             "N_A"
         );
     }
@@ -361,9 +378,18 @@ mod tests {
     #[test]
     fn rejects_responses_missing_required_members() {
         for (body, field) in [
-            (json!({"issued_token_type": ACCESS_TOKEN_TYPE, "token_type": "Bearer"}), "access_token"),
-            (json!({"access_token": "x", "token_type": "Bearer"}), "issued_token_type"),
-            (json!({"access_token": "x", "issued_token_type": ACCESS_TOKEN_TYPE}), "token_type"),
+            (
+                json!({"issued_token_type": ACCESS_TOKEN_TYPE, "token_type": "Bearer"}),
+                "access_token",
+            ),
+            (
+                json!({"access_token": "x", "token_type": "Bearer"}),
+                "issued_token_type",
+            ),
+            (
+                json!({"access_token": "x", "issued_token_type": ACCESS_TOKEN_TYPE}),
+                "token_type",
+            ),
         ] {
             assert_eq!(
                 ExchangedToken::from_response(&json_response(200, &body), NOW).unwrap_err(),

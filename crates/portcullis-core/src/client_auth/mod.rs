@@ -52,7 +52,9 @@ pub enum ClientAuthError {
     #[error("client authentication {0} needs a client secret, but none is configured")]
     MissingClientSecret(&'static str),
     /// The method needs an assertion signing key and none is configured.
-    #[error("client authentication {0} needs a client assertion signing key, but none is configured")]
+    #[error(
+        "client authentication {0} needs a client assertion signing key, but none is configured"
+    )]
     MissingSigningKey(&'static str),
     /// The configured key is of the wrong kind for the method (an HMAC key
     /// for `private_key_jwt`, or a private key for `client_secret_jwt`).
@@ -165,7 +167,12 @@ pub fn authenticated_form_post(
 /// assertion key.
 pub fn client_assertion(client: &ClientConfig, now: u64) -> Result<String, ClientAuthError> {
     let key = assertion_key(client, client.auth_method)?;
-    let claims = assertion_claims(&client.client_id, &client.issuer, now, &random_token(JTI_BYTES));
+    let claims = assertion_claims(
+        &client.client_id,
+        &client.issuer,
+        now,
+        &random_token(JTI_BYTES),
+    );
     key.sign_jwt(&claims).map_err(ClientAuthError::Signing)
 }
 

@@ -37,7 +37,9 @@ pub const MIN_HMAC_SECRET_BYTES: usize = 32;
 #[non_exhaustive]
 pub enum SigningKeyError {
     /// The text is neither PEM nor a JSON object.
-    #[error("expected a PEM private key (-----BEGIN PRIVATE KEY-----) or a private JWK (a JSON object)")]
+    #[error(
+        "expected a PEM private key (-----BEGIN PRIVATE KEY-----) or a private JWK (a JSON object)"
+    )]
     UnknownFormat,
     /// The PEM is encrypted; only unencrypted keys are read.
     #[error(
@@ -81,7 +83,7 @@ enum KeyMaterial {
     Rsa(RsaKeyPair),
     Ec(EcdsaKeyPair, KeyType),
     Ed(Ed25519KeyPair),
-    Hmac(hmac::Key),
+    Hmac(Box<hmac::Key>),
 }
 
 /// A validated key for signing client assertions (`private_key_jwt`, or
@@ -125,7 +127,9 @@ impl AssertionSigningKey {
     /// (`EC PRIVATE KEY`). PEM carries no key id: set one with
     /// [`AssertionSigningKey::with_kid`] when the OP needs it.
     pub fn from_pem(pem: &str) -> Result<Self, SigningKeyError> {
-        if pem.contains("-----BEGIN ENCRYPTED PRIVATE KEY-----") || pem.contains("Proc-Type: 4,ENCRYPTED") {
+        if pem.contains("-----BEGIN ENCRYPTED PRIVATE KEY-----")
+            || pem.contains("Proc-Type: 4,ENCRYPTED")
+        {
             return Err(SigningKeyError::EncryptedPem);
         }
         let der = match PrivateKeyDer::from_pem_slice(pem.as_bytes()) {
@@ -142,9 +146,9 @@ impl AssertionSigningKey {
             Err(e) => return Err(SigningKeyError::Pem(e.to_string())),
         };
         let key = match &der {
-            PrivateKeyDer::Pkcs1(k) => KeyMaterial::Rsa(
-                RsaKeyPair::from_der(k.secret_pkcs1_der()).map_err(rejected)?,
-            ),
+            PrivateKeyDer::Pkcs1(k) => {
+                KeyMaterial::Rsa(RsaKeyPair::from_der(k.secret_pkcs1_der()).map_err(rejected)?)
+            }
             PrivateKeyDer::Sec1(k) => ec_from_der(k.secret_sec1_der())?,
             PrivateKeyDer::Pkcs8(k) => {
                 let der = k.secret_pkcs8_der();
@@ -156,7 +160,11 @@ impl AssertionSigningKey {
                     ec_from_der(der)?
                 }
             }
-            _ => return Err(SigningKeyError::UnsupportedKey("unknown PEM key kind".into())),
+            _ => {
+                return Err(SigningKeyError::UnsupportedKey(
+                    "unknown PEM key kind".into(),
+                ));
+            }
         };
         Ok(Self::with_natural_alg(key, None))
     }
@@ -165,8 +173,8 @@ impl AssertionSigningKey {
     /// P-256 or P-384, or `OKP` on Ed25519. Its `kid` and `alg` are kept; a
     /// `use` other than `sig`, or `key_ops` without `sign`, is refused.
     pub fn from_jwk(jwk: &str) -> Result<Self, SigningKeyError> {
-        let value: Value = serde_json::from_str(jwk)
-            .map_err(|_| SigningKeyError::Jwk("not valid JSON".into()))?;
+        let value: Value =
+            serde_json::from_str(jwk).map_err(|_| SigningKeyError::Jwk("not valid JSON".into()))?;
         let obj = value
             .as_object()
             .ok_or_else(|| SigningKeyError::Jwk("not a JSON object".into()))?;
@@ -273,7 +281,11 @@ impl AssertionSigningKey {
         let kid = match obj.get("kid") {
             None => None,
             Some(Value::String(kid)) if !kid.is_empty() => Some(kid.clone()),
-            Some(_) => return Err(SigningKeyError::Jwk("`kid` must be a non-empty string".into())),
+            Some(_) => {
+                return Err(SigningKeyError::Jwk(
+                    "`kid` must be a non-empty string".into(),
+                ));
+            }
         };
         let key = Self::with_natural_alg(key, kid);
         match obj.get("alg") {
@@ -310,7 +322,7 @@ impl AssertionSigningKey {
         Ok(Self {
             alg,
             kid: None,
-            key: Arc::new(KeyMaterial::Hmac(hmac::Key::new(hmac_alg, bytes))),
+            key: Arc::new(KeyMaterial::Hmac(Box::new(hmac::Key::new(hmac_alg, bytes)))),
         })
     }
 
@@ -397,7 +409,11 @@ impl AssertionSigningKey {
                 let point = pair.public_key().as_ref();
                 let size = (point.len().saturating_sub(1)) / 2;
                 let (x, y) = point.get(1..).unwrap_or_default().split_at(size);
-                let crv = if *key_type == KeyType::EcP384 { "P-384" } else { "P-256" };
+                let crv = if *key_type == KeyType::EcP384 {
+                    "P-384"
+                } else {
+                    "P-256"
+                };
                 json!({"kty": "EC", "crv": crv, "x": b64(x), "y": b64(y)})
             }
             KeyMaterial::Ed(pair) => {

@@ -110,7 +110,7 @@ impl Engine {
             }
             other => OidcError::CallbackRejected(other),
         })?;
-        let request = token_request(metadata, &self.client, &code, &pending)
+        let request = token_request(metadata, &self.client, &code, &pending, now)
             .map_err(OidcError::TokenExchange)?;
         let response = self.send(request).await?;
         let tokens =

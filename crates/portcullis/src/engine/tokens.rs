@@ -30,7 +30,7 @@ impl Engine {
         let now = now_unix();
         let refresh_token = session.refresh_token().ok_or(OidcError::NoRefreshToken)?;
         let metadata = self.provider.metadata();
-        let request = refresh_request(metadata, &self.client, refresh_token, None)
+        let request = refresh_request(metadata, &self.client, refresh_token, None, now)
             .map_err(OidcError::Refresh)?;
         let response = self.send(request).await?;
         let tokens = TokenResponse::from_response(&response, now).map_err(|e| match e {
