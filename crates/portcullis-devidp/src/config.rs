@@ -36,6 +36,11 @@ pub enum AuthMethod {
     ClientSecretBasic,
     /// `client_id` and `client_secret` in the form body.
     ClientSecretPost,
+    /// A client assertion JWT signed with HMAC keyed by the client secret (RFC 7523).
+    ClientSecretJwt,
+    /// A client assertion JWT signed with a private key of the client's
+    /// registered [JWKS](DevClient::with_jwks) (RFC 7523).
+    PrivateKeyJwt,
     /// A public client: only `client_id` in the form body, no secret (PKCE protects the code).
     None,
 }
@@ -46,6 +51,8 @@ impl AuthMethod {
         match self {
             AuthMethod::ClientSecretBasic => "client_secret_basic",
             AuthMethod::ClientSecretPost => "client_secret_post",
+            AuthMethod::ClientSecretJwt => "client_secret_jwt",
+            AuthMethod::PrivateKeyJwt => "private_key_jwt",
             AuthMethod::None => "none",
         }
     }
@@ -75,6 +82,8 @@ pub struct DevClient {
     /// iframe, with `iss` and `sid` query parameters. An absolute http(s) URL without a
     /// fragment.
     pub frontchannel_logout_uri: Option<String>,
+    /// The client's public keys (a JWK Set), for `private_key_jwt`.
+    pub jwks: Option<Value>,
 }
 
 impl std::fmt::Debug for DevClient {
@@ -97,6 +106,7 @@ impl std::fmt::Debug for DevClient {
             )
             .field("backchannel_logout_uri", &self.backchannel_logout_uri)
             .field("frontchannel_logout_uri", &self.frontchannel_logout_uri)
+            .field("jwks", &self.jwks.as_ref().map(|_| "<set>"))
             .finish()
     }
 }
@@ -117,6 +127,7 @@ impl DevClient {
             token_endpoint_auth_method: AuthMethod::ClientSecretBasic,
             backchannel_logout_uri: None,
             frontchannel_logout_uri: None,
+            jwks: None,
         }
     }
 
@@ -131,6 +142,7 @@ impl DevClient {
             token_endpoint_auth_method: AuthMethod::None,
             backchannel_logout_uri: None,
             frontchannel_logout_uri: None,
+            jwks: None,
         }
     }
 
@@ -155,6 +167,27 @@ impl DevClient {
     /// Sets the token endpoint authentication method.
     pub fn with_auth_method(mut self, method: AuthMethod) -> Self {
         self.token_endpoint_auth_method = method;
+        self
+    }
+
+    /// A client that authenticates with `private_key_jwt`, verified with the
+    /// public keys of `jwks` (a JWK Set, `{"keys": [...]}`).
+    pub fn private_key_jwt(
+        client_id: impl Into<String>,
+        jwks: Value,
+        redirect_uri: impl Into<String>,
+    ) -> Self {
+        DevClient {
+            client_secret: None,
+            token_endpoint_auth_method: AuthMethod::PrivateKeyJwt,
+            jwks: Some(jwks),
+            ..DevClient::public(client_id, redirect_uri)
+        }
+    }
+
+    /// Registers the client's public keys (a JWK Set) for `private_key_jwt`.
+    pub fn with_jwks(mut self, jwks: Value) -> Self {
+        self.jwks = Some(jwks);
         self
     }
 
@@ -268,6 +301,10 @@ pub struct DevIdpConfig {
     /// `offline_access` scope, because that is what a development RP usually wants to
     /// exercise. Refresh tokens rotate on every use and live 24 hours.
     pub refresh_tokens: bool,
+    /// RFC 9126: accept authorization requests only as pushed authorization
+    /// requests (advertised as `require_pushed_authorization_requests`).
+    /// Default `false`.
+    pub require_pushed_authorization_requests: bool,
 }
 
 impl Default for DevIdpConfig {
@@ -287,6 +324,7 @@ impl DevIdpConfig {
             id_token_ttl_secs: 300,
             access_token_ttl_secs: 300,
             refresh_tokens: true,
+            require_pushed_authorization_requests: false,
         }
     }
 
@@ -330,6 +368,12 @@ impl DevIdpConfig {
     /// Sets the access token lifetime.
     pub fn with_access_token_ttl_secs(mut self, secs: u64) -> Self {
         self.access_token_ttl_secs = secs;
+        self
+    }
+
+    /// Requires pushed authorization requests (RFC 9126) for every login.
+    pub fn with_required_par(mut self, required: bool) -> Self {
+        self.require_pushed_authorization_requests = required;
         self
     }
 

@@ -68,12 +68,15 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+mod client_auth;
 mod config;
 mod html;
 mod keys;
 mod logout;
+mod par;
 mod server;
 mod store;
+mod token_exchange;
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::Arc;
