@@ -94,32 +94,32 @@ pub(crate) async fn par(
 /// At `/authorize`: the pushed parameters for a `request_uri` (used once),
 /// the request's own parameters when nothing was pushed and PAR is not
 /// required, or the error page to show.
-pub(crate) fn resolve(s: &AppState, params: Params) -> Result<Params, Response> {
+pub(crate) fn resolve(s: &AppState, params: Params) -> Result<Params, Box<Response>> {
     let Some(request_uri) = params.get("request_uri") else {
         if s.require_par {
-            return Err(error_page(
+            return Err(Box::new(error_page(
                 StatusCode::BAD_REQUEST,
                 "Pushed authorization request required",
                 "This provider accepts authorization requests only through its \
                  pushed_authorization_request_endpoint (RFC 9126).",
-            ));
+            )));
         }
         return Ok(params);
     };
     let pushed = s.stores().pushed.take(request_uri, Instant::now());
     let Some(pushed) = pushed else {
-        return Err(error_page(
+        return Err(Box::new(error_page(
             StatusCode::BAD_REQUEST,
             "Invalid request_uri",
             "The request_uri is unknown, expired or already used. Start again from the application.",
-        ));
+        )));
     };
     if params.get("client_id") != Some(pushed.client_id.as_str()) {
-        return Err(error_page(
+        return Err(Box::new(error_page(
             StatusCode::BAD_REQUEST,
             "Invalid request_uri",
             "client_id does not match the client that pushed the request.",
-        ));
+        )));
     }
     Ok(Params::from_map(pushed.params))
 }

@@ -666,7 +666,7 @@ async fn authorize(
     // A request_uri stands for the pushed parameters (RFC 9126).
     let params = match crate::par::resolve(&s, params) {
         Ok(p) => p,
-        Err(page) => return page,
+        Err(page) => return *page,
     };
     // Errors about the client or redirect_uri are shown here, never redirected.
     let Some(client_id) = params.get("client_id") else {
