@@ -583,3 +583,37 @@ async fn token_exchange_without_a_session_is_unauthenticated() {
         .unwrap();
     assert_eq!(resp.status(), StatusCode::UNAUTHORIZED);
 }
+
+#[tokio::test]
+async fn logout_revokes_the_tokens_with_private_key_jwt_client_authentication() {
+    let jwks = jwks_of("ed25519.jwk.json");
+    let key = fixture("ed25519.jwk.json");
+    let env = start(
+        |cb| DevClient::private_key_jwt("rp", jwks, cb),
+        |c| c,
+        |b| b.client_assertion_signing_key(key).revoke_on_logout(true),
+    )
+    .await;
+    let agent = Agent::browser();
+    agent.navigate(&format!("{}/profile", env.base)).await;
+    let token = agent.navigate(&format!("{}/token", env.base)).await.body;
+    let userinfo = |token: String| {
+        let url = format!("{}/userinfo", env.idp.issuer());
+        async move {
+            reqwest::Client::new()
+                .get(url)
+                .bearer_auth(token)
+                .send()
+                .await
+                .expect("userinfo")
+                .status()
+        }
+    };
+    assert_eq!(userinfo(token.clone()).await, StatusCode::OK);
+    agent.navigate(&format!("{}/logout", env.base)).await;
+    assert_eq!(
+        userinfo(token).await,
+        StatusCode::UNAUTHORIZED,
+        "the revocation request authenticated with an assertion and revoked the token"
+    );
+}

@@ -439,4 +439,51 @@ mod tests {
             TokenEndpointAuthMethod::PrivateKeyJwt
         );
     }
+
+    fn metadata(methods: Option<&[&str]>) -> ProviderMetadata {
+        let mut doc = serde_json::json!({
+            "issuer": "https://op.example",
+            "authorization_endpoint": "https://op.example/authorize",
+            "token_endpoint": "https://op.example/token",
+            "jwks_uri": "https://op.example/jwks",
+            "id_token_signing_alg_values_supported": ["RS256"],
+        });
+        if let Some(methods) = methods {
+            doc["token_endpoint_auth_methods_supported"] = serde_json::json!(methods);
+        }
+        serde_json::from_value(doc).expect("metadata")
+    }
+
+    #[test]
+    fn an_unset_method_is_chosen_from_the_op_metadata() {
+        use TokenEndpointAuthMethod as M;
+        let long = secret(&"s".repeat(40));
+        let settings = options().resolve(Some(&long)).unwrap();
+        let post_only = metadata(Some(&["client_secret_post"]));
+        let (method, key) = settings.for_provider(&post_only, Some(&long)).unwrap();
+        assert_eq!((method, key.is_none()), (M::ClientSecretPost, true));
+        let jwt_only = metadata(Some(&["client_secret_jwt"]));
+        let (method, key) = settings.for_provider(&jwt_only, Some(&long)).unwrap();
+        assert_eq!(method, M::ClientSecretJwt);
+        assert!(key.expect("an HMAC key").is_symmetric());
+        let (method, _) = settings.for_provider(&metadata(None), Some(&long)).unwrap();
+        assert_eq!(method, M::ClientSecretBasic);
+        // A key selects private_key_jwt, unless the OP cannot take it.
+        let mut o = options();
+        o.key = Some(KeySource::Text(EC_PEM.into()));
+        let settings = o.resolve(None).unwrap();
+        let (method, key) = settings.for_provider(&metadata(None), None).unwrap();
+        assert_eq!(
+            (method, key.map(|k| k.alg())),
+            (M::PrivateKeyJwt, Some(Algorithm::ES256))
+        );
+        let err = settings
+            .for_provider(&post_only, None)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains(METHOD) && err.contains("client_secret_post"),
+            "{err}"
+        );
+    }
 }

@@ -52,3 +52,43 @@ pub(crate) fn check_par(metadata: &ProviderMetadata, use_par: bool) -> Result<()
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn metadata(extra: serde_json::Value) -> ProviderMetadata {
+        let mut doc = json!({
+            "issuer": "https://op.example",
+            "authorization_endpoint": "https://op.example/authorize",
+            "token_endpoint": "https://op.example/token",
+            "jwks_uri": "https://op.example/jwks",
+            "id_token_signing_alg_values_supported": ["RS256"],
+        });
+        for (k, v) in extra.as_object().into_iter().flatten() {
+            doc[k] = v.clone();
+        }
+        serde_json::from_value(doc).expect("metadata")
+    }
+
+    #[test]
+    fn par_without_an_endpoint_is_a_startup_error_naming_use_par() {
+        let plain = metadata(json!({}));
+        assert!(check_par(&plain, false).is_ok());
+        let err = check_par(&plain, true).unwrap_err().to_string();
+        assert!(err.contains("USE_PAR"), "{err}");
+        let required = metadata(json!({"require_pushed_authorization_requests": true}));
+        let err = check_par(&required, false).unwrap_err().to_string();
+        assert!(
+            err.contains("requires pushed authorization requests"),
+            "{err}"
+        );
+        let with_endpoint = metadata(json!({
+            "require_pushed_authorization_requests": true,
+            "pushed_authorization_request_endpoint": "https://op.example/par",
+        }));
+        assert!(check_par(&with_endpoint, false).is_ok());
+        assert!(check_par(&with_endpoint, true).is_ok());
+    }
+}
