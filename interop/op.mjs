@@ -27,7 +27,7 @@ import { parseArgs } from 'node:util';
 console.log = console.error;
 console.info = console.error;
 
-const USAGE = "usage: node op.mjs --port <P> --clients '<JSON array of client metadata>' [--keep-alive] [--conform-id-token-claims]";
+const USAGE = "usage: node op.mjs --port <P> --clients '<JSON array of client metadata>' [--keep-alive] [--conform-id-token-claims] [--require-par]";
 
 function fail(message) {
   process.stderr.write(`op.mjs: ${message}\n${USAGE}\n`);
@@ -42,6 +42,8 @@ try {
       clients: { type: 'string', default: '[]' },
       'keep-alive': { type: 'boolean', default: false },
       'conform-id-token-claims': { type: 'boolean', default: false },
+      // RFC 9126: advertise and enforce require_pushed_authorization_requests.
+      'require-par': { type: 'boolean', default: false },
       help: { type: 'boolean', default: false },
     },
     strict: true,
@@ -192,6 +194,12 @@ const configuration = {
   },
   features: {
     devInteractions: { enabled: false },
+    // Pushed Authorization Requests (on by default in oidc-provider 9);
+    // `--require-par` makes them mandatory for every client.
+    pushedAuthorizationRequests: {
+      enabled: true,
+      requirePushedAuthorizationRequests: args['require-par'],
+    },
     revocation: { enabled: true, allowedPolicy: async () => true },
     userinfo: { enabled: true },
     claimsParameter: { enabled: true },

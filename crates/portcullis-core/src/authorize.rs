@@ -420,6 +420,7 @@ pub(crate) mod test_support {
             client_id: "my-client".to_owned(),
             client_secret: Some(Secret::new("s3cr3t")),
             auth_method: TokenEndpointAuthMethod::ClientSecretBasic,
+            assertion_key: None,
             redirect_uri: Url::parse("https://app.example.com/callback").unwrap(),
             scope: ClientConfig::DEFAULT_SCOPE.to_owned(),
             response_mode: ResponseMode::Query,

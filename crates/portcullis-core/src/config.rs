@@ -1,19 +1,55 @@
 //! Client (relying party) configuration shared by every protocol step.
 
+use crate::client_auth::AssertionSigningKey;
 use crate::jose::Algorithm;
 use crate::secret::Secret;
 use url::Url;
 
-/// How the client authenticates at the token endpoint.
+/// How the client authenticates at the token endpoint (and every other
+/// client-authenticated endpoint); see [`crate::client_auth`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
 pub enum TokenEndpointAuthMethod {
     /// HTTP Basic with the form-urlencoded client id and secret (RFC 6749 §2.3.1). The default.
     #[default]
     ClientSecretBasic,
     /// `client_id` and `client_secret` in the form body.
     ClientSecretPost,
+    /// A client assertion JWT signed with HMAC keyed by the client secret
+    /// (RFC 7523, OpenID Connect Core §9).
+    ClientSecretJwt,
+    /// A client assertion JWT signed with the client's private key
+    /// (RFC 7523, OpenID Connect Core §9).
+    PrivateKeyJwt,
     /// A public client: `client_id` only, PKCE protects the code.
     None,
+}
+
+impl TokenEndpointAuthMethod {
+    /// Every method, in the order of their registered names below.
+    pub const ALL: [TokenEndpointAuthMethod; 5] = [
+        TokenEndpointAuthMethod::ClientSecretBasic,
+        TokenEndpointAuthMethod::ClientSecretPost,
+        TokenEndpointAuthMethod::ClientSecretJwt,
+        TokenEndpointAuthMethod::PrivateKeyJwt,
+        TokenEndpointAuthMethod::None,
+    ];
+
+    /// The registered name (`token_endpoint_auth_method` metadata value).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TokenEndpointAuthMethod::ClientSecretBasic => "client_secret_basic",
+            TokenEndpointAuthMethod::ClientSecretPost => "client_secret_post",
+            TokenEndpointAuthMethod::ClientSecretJwt => "client_secret_jwt",
+            TokenEndpointAuthMethod::PrivateKeyJwt => "private_key_jwt",
+            TokenEndpointAuthMethod::None => "none",
+        }
+    }
+
+    /// The method with this registered name, if any.
+    pub fn from_name(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|m| m.as_str() == name)
+    }
 }
 
 /// How the OP returns the authorization response.
@@ -47,6 +83,10 @@ pub struct ClientConfig {
     pub client_secret: Option<Secret>,
     /// Token endpoint authentication method.
     pub auth_method: TokenEndpointAuthMethod,
+    /// The key that signs client assertions: the client's private key for
+    /// `private_key_jwt`, the HMAC key made from the client secret for
+    /// `client_secret_jwt`; `None` for the other methods.
+    pub assertion_key: Option<AssertionSigningKey>,
     /// The redirect URI registered at the OP (`BASE_URL` + callback path).
     pub redirect_uri: Url,
     /// Space-separated scopes; always contains `openid`.

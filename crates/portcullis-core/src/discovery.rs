@@ -134,6 +134,16 @@ pub struct ProviderMetadata {
     /// Supported grant types.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub grant_types_supported: Option<Vec<String>>,
+    /// The pushed authorization request endpoint (RFC 9126 §5).
+    #[serde(
+        default,
+        with = "opt_url_serde",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub pushed_authorization_request_endpoint: Option<Url>,
+    /// RFC 9126 §5: the provider accepts authorization requests only through PAR.
+    #[serde(default)]
+    pub require_pushed_authorization_requests: bool,
 }
 
 /// Builds the discovery request for `issuer`: any trailing `/` is removed and
@@ -194,6 +204,10 @@ impl ProviderMetadata {
             (
                 "introspection_endpoint",
                 self.introspection_endpoint.as_ref(),
+            ),
+            (
+                "pushed_authorization_request_endpoint",
+                self.pushed_authorization_request_endpoint.as_ref(),
             ),
         ];
         for (field, url) in required {

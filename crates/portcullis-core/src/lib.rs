@@ -11,12 +11,17 @@
 //!   §2.6).
 //! - [`authorize`], [`pkce`], [`callback`], [`token`], [`userinfo`],
 //!   [`end_session`]: the authorization code flow, step by step.
+//! - [`client_auth`]: client authentication for every authenticated call
+//!   (secrets, `client_secret_jwt`, `private_key_jwt`).
+//! - [`par`]: pushed authorization requests (RFC 9126); [`token_exchange`]:
+//!   RFC 8693 token exchange.
 //! - [`return_to`]: open-redirect-proof `returnTo` handling.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
 pub mod authorize;
 pub mod callback;
+pub mod client_auth;
 pub mod config;
 pub mod discovery;
 pub mod end_session;
@@ -24,6 +29,7 @@ pub mod http;
 pub mod id_token;
 pub mod jose;
 pub mod logout_token;
+pub mod par;
 pub mod pkce;
 pub mod quirks;
 pub mod random;
@@ -31,6 +37,7 @@ pub mod return_to;
 pub mod secret;
 pub mod token;
 pub mod token_binding;
+pub mod token_exchange;
 pub mod userinfo;
 
 pub use config::{ClientConfig, ResponseMode, TokenEndpointAuthMethod};

@@ -931,6 +931,7 @@ mod tests {
             client_id: CLIENT.into(),
             client_secret: Some(Secret::new("s")),
             auth_method: Default::default(),
+            assertion_key: None,
             redirect_uri: "https://app.example/callback".parse().unwrap(),
             scope: ClientConfig::DEFAULT_SCOPE.into(),
             response_mode: Default::default(),

@@ -1,32 +1,31 @@
 //! The token endpoint: code exchange, refresh and revocation requests, and
 //! token response validation (RFC 6749 §4.1.3-4.1.4, §5, §6; RFC 7009).
 //!
-//! Client authentication follows [`ClientConfig::auth_method`]:
-//! `client_secret_basic` sends `Authorization: Basic
-//! base64(urlencode(client_id) ":" urlencode(client_secret))` (RFC 6749
-//! §2.3.1, each part form-urlencoded first), `client_secret_post` puts
-//! `client_id` and `client_secret` in the body, and `none` sends only
-//! `client_id`.
+//! Every request is authenticated by [`crate::client_auth`], as
+//! [`ClientConfig::auth_method`] says; `now` (unix seconds) dates the client
+//! assertion of the JWT methods.
 
 use crate::authorize::PendingAuthorization;
 use crate::callback::{AuthorizationCode, sanitize, sanitize_error};
-use crate::config::{ClientConfig, TokenEndpointAuthMethod};
+use crate::client_auth::{ClientAuthError, authenticated_form_post};
+use crate::config::ClientConfig;
 use crate::discovery::ProviderMetadata;
-use crate::http::{HttpRequest, HttpResponse, Method};
+use crate::http::{HttpRequest, HttpResponse};
 use crate::secret::Secret;
-use base64::Engine as _;
-use base64::engine::general_purpose::STANDARD;
 use serde_json::{Map, Value};
 use std::fmt;
-use url::Url;
-use url::form_urlencoded::{Serializer, byte_serialize};
+use url::form_urlencoded::Serializer;
+
+pub use crate::client_auth::basic_auth_header;
 
 /// Why a token request could not be built or its response was rejected.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum TokenError {
-    /// The auth method needs a client secret and none (or an empty one) is configured.
-    #[error("the token endpoint auth method needs a client secret, but none is configured")]
-    MissingClientSecret,
+    /// The client could not authenticate the request (a missing secret or
+    /// key, or a signing failure).
+    #[error(transparent)]
+    ClientAuth(#[from] ClientAuthError),
     /// The provider has no revocation endpoint.
     #[error("the provider has no revocation endpoint")]
     NoRevocationEndpoint,
@@ -50,6 +49,9 @@ pub enum TokenError {
     /// A field has the wrong JSON type or an invalid value.
     #[error("the token response field `{0}` is invalid")]
     InvalidField(&'static str),
+    /// A request parameter is not acceptable (named in the message).
+    #[error("invalid token request parameter: {0}")]
+    InvalidParameter(String),
     /// The token type is not `Bearer` (DPoP and MAC are not supported).
     #[error("unsupported token type {0:?}: only Bearer is supported")]
     UnsupportedTokenType(String),
@@ -93,13 +95,19 @@ pub fn token_request(
     client: &ClientConfig,
     code: &AuthorizationCode,
     pending: &PendingAuthorization,
+    now: u64,
 ) -> Result<HttpRequest, TokenError> {
     let mut body = Serializer::new(String::new());
     body.append_pair("grant_type", "authorization_code")
         .append_pair("code", code.expose())
         .append_pair("redirect_uri", pending.redirect_uri.as_str())
         .append_pair("code_verifier", pending.code_verifier.expose());
-    authenticated_post(&metadata.token_endpoint, client, body)
+    Ok(authenticated_form_post(
+        &metadata.token_endpoint,
+        client,
+        now,
+        body,
+    )?)
 }
 
 /// A refresh token grant (RFC 6749 §6), optionally narrowing the scope.
@@ -108,6 +116,7 @@ pub fn refresh_request(
     client: &ClientConfig,
     refresh_token: &str,
     scope: Option<&str>,
+    now: u64,
 ) -> Result<HttpRequest, TokenError> {
     let mut body = Serializer::new(String::new());
     body.append_pair("grant_type", "refresh_token")
@@ -115,7 +124,12 @@ pub fn refresh_request(
     if let Some(scope) = scope {
         body.append_pair("scope", scope);
     }
-    authenticated_post(&metadata.token_endpoint, client, body)
+    Ok(authenticated_form_post(
+        &metadata.token_endpoint,
+        client,
+        now,
+        body,
+    )?)
 }
 
 /// A token revocation request (RFC 7009) with the same client
@@ -127,6 +141,7 @@ pub fn revocation_request(
     client: &ClientConfig,
     token: &str,
     token_type_hint: Option<&str>,
+    now: u64,
 ) -> Result<HttpRequest, TokenError> {
     let endpoint = metadata
         .revocation_endpoint
@@ -137,59 +152,7 @@ pub fn revocation_request(
     if let Some(hint) = token_type_hint {
         body.append_pair("token_type_hint", hint);
     }
-    authenticated_post(endpoint, client, body)
-}
-
-/// The `Authorization: Basic` value for a client id and secret (RFC 6749 §2.3.1).
-pub fn basic_auth_header(client_id: &str, client_secret: &str) -> String {
-    let id: String = byte_serialize(client_id.as_bytes()).collect();
-    let secret: String = byte_serialize(client_secret.as_bytes()).collect();
-    format!("Basic {}", STANDARD.encode(format!("{id}:{secret}")))
-}
-
-fn authenticated_post(
-    url: &Url,
-    client: &ClientConfig,
-    mut body: Serializer<'_, String>,
-) -> Result<HttpRequest, TokenError> {
-    let mut headers = vec![
-        ("accept", "application/json".to_owned()),
-        (
-            "content-type",
-            "application/x-www-form-urlencoded".to_owned(),
-        ),
-    ];
-    match client.auth_method {
-        TokenEndpointAuthMethod::ClientSecretBasic => {
-            let secret = client_secret(client)?;
-            headers.push((
-                "authorization",
-                basic_auth_header(&client.client_id, secret.expose()),
-            ));
-        }
-        TokenEndpointAuthMethod::ClientSecretPost => {
-            let secret = client_secret(client)?;
-            body.append_pair("client_id", &client.client_id)
-                .append_pair("client_secret", secret.expose());
-        }
-        TokenEndpointAuthMethod::None => {
-            body.append_pair("client_id", &client.client_id);
-        }
-    }
-    Ok(HttpRequest {
-        method: Method::Post,
-        url: url.clone(),
-        headers,
-        body: Some(body.finish()),
-    })
-}
-
-fn client_secret(client: &ClientConfig) -> Result<&Secret, TokenError> {
-    client
-        .client_secret
-        .as_ref()
-        .filter(|s| !s.expose().is_empty())
-        .ok_or(TokenError::MissingClientSecret)
+    Ok(authenticated_form_post(endpoint, client, now, body)?)
 }
 
 impl TokenResponse {
@@ -240,7 +203,7 @@ impl TokenResponse {
 }
 
 /// An RFC 6749 §5.2 error body, if `obj` is one.
-fn oauth_error(obj: Option<&Map<String, Value>>) -> Option<TokenError> {
+pub(crate) fn oauth_error(obj: Option<&Map<String, Value>>) -> Option<TokenError> {
     let obj = obj?;
     let error = obj.get("error")?.as_str()?;
     let description = obj.get("error_description").and_then(Value::as_str);
@@ -248,7 +211,7 @@ fn oauth_error(obj: Option<&Map<String, Value>>) -> Option<TokenError> {
     Some(TokenError::Provider { error, description })
 }
 
-fn required_str<'a>(
+pub(crate) fn required_str<'a>(
     obj: &'a Map<String, Value>,
     field: &'static str,
 ) -> Result<&'a str, TokenError> {
@@ -256,7 +219,7 @@ fn required_str<'a>(
 }
 
 /// A string field; `null` counts as absent, an empty string or another type is invalid.
-fn optional_str<'a>(
+pub(crate) fn optional_str<'a>(
     obj: &'a Map<String, Value>,
     field: &'static str,
 ) -> Result<Option<&'a str>, TokenError> {
@@ -271,7 +234,11 @@ fn optional_str<'a>(
 mod tests {
     use super::*;
     use crate::authorize::test_support::{client, pending};
+    use crate::config::TokenEndpointAuthMethod;
     use crate::discovery::test_support::{json_response, metadata, metadata_with};
+    use crate::http::Method;
+    use base64::Engine as _;
+    use base64::engine::general_purpose::STANDARD;
     use serde_json::json;
     use std::collections::HashMap;
 
@@ -296,6 +263,7 @@ mod tests {
             c,
             &AuthorizationCode::new("the code"),
             &pending(NOW),
+            NOW,
         )
     }
 
@@ -370,15 +338,11 @@ mod tests {
             let mut c = client();
             c.auth_method = method;
             c.client_secret = None;
-            assert_eq!(
-                code_request(&c).unwrap_err(),
-                TokenError::MissingClientSecret
-            );
+            let missing =
+                TokenError::ClientAuth(ClientAuthError::MissingClientSecret(method.as_str()));
+            assert_eq!(code_request(&c).unwrap_err(), missing);
             c.client_secret = Some(Secret::new(""));
-            assert_eq!(
-                code_request(&c).unwrap_err(),
-                TokenError::MissingClientSecret
-            );
+            assert_eq!(code_request(&c).unwrap_err(), missing);
         }
     }
 
@@ -392,20 +356,21 @@ mod tests {
 
     #[test]
     fn refresh_request_sends_refresh_token_and_scope() {
-        let req = refresh_request(&metadata(), &client(), "rt-1", Some("openid email")).unwrap();
+        let req =
+            refresh_request(&metadata(), &client(), "rt-1", Some("openid email"), NOW).unwrap();
         let f = form(&req);
         assert_eq!(f["grant_type"], "refresh_token");
         assert_eq!(f["refresh_token"], "rt-1");
         assert_eq!(f["scope"], "openid email");
         assert!(header(&req, "authorization").is_some());
-        let req = refresh_request(&metadata(), &client(), "rt-1", None).unwrap();
+        let req = refresh_request(&metadata(), &client(), "rt-1", None, NOW).unwrap();
         assert!(!form(&req).contains_key("scope"));
     }
 
     #[test]
     fn revocation_request_targets_revocation_endpoint() {
         let req =
-            revocation_request(&metadata(), &client(), "rt-1", Some("refresh_token")).unwrap();
+            revocation_request(&metadata(), &client(), "rt-1", Some("refresh_token"), NOW).unwrap();
         assert_eq!(req.url.as_str(), "https://op.example.com/revoke");
         let f = form(&req);
         assert_eq!(f["token"], "rt-1");
@@ -418,7 +383,7 @@ mod tests {
             d.as_object_mut().unwrap().remove("revocation_endpoint");
         });
         assert_eq!(
-            revocation_request(&m, &client(), "rt", None).unwrap_err(),
+            revocation_request(&m, &client(), "rt", None, NOW).unwrap_err(),
             TokenError::NoRevocationEndpoint
         );
     }

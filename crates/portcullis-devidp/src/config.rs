@@ -36,6 +36,11 @@ pub enum AuthMethod {
     ClientSecretBasic,
     /// `client_id` and `client_secret` in the form body.
     ClientSecretPost,
+    /// A client assertion JWT signed with HMAC keyed by the client secret (RFC 7523).
+    ClientSecretJwt,
+    /// A client assertion JWT signed with a private key of the client's
+    /// registered [JWKS](DevClient::with_jwks) (RFC 7523).
+    PrivateKeyJwt,
     /// A public client: only `client_id` in the form body, no secret (PKCE protects the code).
     None,
 }
@@ -46,6 +51,8 @@ impl AuthMethod {
         match self {
             AuthMethod::ClientSecretBasic => "client_secret_basic",
             AuthMethod::ClientSecretPost => "client_secret_post",
+            AuthMethod::ClientSecretJwt => "client_secret_jwt",
+            AuthMethod::PrivateKeyJwt => "private_key_jwt",
             AuthMethod::None => "none",
         }
     }
@@ -79,6 +86,8 @@ pub struct DevClient {
     /// (`application/jwt`, with `iss` and `aud`), as for a client registered
     /// with `userinfo_signed_response_alg`.
     pub userinfo_signed_response_alg: Option<SigningAlg>,
+    /// The client's public keys (a JWK Set), for `private_key_jwt`.
+    pub jwks: Option<Value>,
 }
 
 impl std::fmt::Debug for DevClient {
@@ -105,6 +114,7 @@ impl std::fmt::Debug for DevClient {
                 "userinfo_signed_response_alg",
                 &self.userinfo_signed_response_alg,
             )
+            .field("jwks", &self.jwks.as_ref().map(|_| "<set>"))
             .finish()
     }
 }
@@ -126,6 +136,7 @@ impl DevClient {
             backchannel_logout_uri: None,
             frontchannel_logout_uri: None,
             userinfo_signed_response_alg: None,
+            jwks: None,
         }
     }
 
@@ -141,6 +152,7 @@ impl DevClient {
             backchannel_logout_uri: None,
             frontchannel_logout_uri: None,
             userinfo_signed_response_alg: None,
+            jwks: None,
         }
     }
 
@@ -171,6 +183,27 @@ impl DevClient {
     /// Sets the token endpoint authentication method.
     pub fn with_auth_method(mut self, method: AuthMethod) -> Self {
         self.token_endpoint_auth_method = method;
+        self
+    }
+
+    /// A client that authenticates with `private_key_jwt`, verified with the
+    /// public keys of `jwks` (a JWK Set, `{"keys": [...]}`).
+    pub fn private_key_jwt(
+        client_id: impl Into<String>,
+        jwks: Value,
+        redirect_uri: impl Into<String>,
+    ) -> Self {
+        DevClient {
+            client_secret: None,
+            token_endpoint_auth_method: AuthMethod::PrivateKeyJwt,
+            jwks: Some(jwks),
+            ..DevClient::public(client_id, redirect_uri)
+        }
+    }
+
+    /// Registers the client's public keys (a JWK Set) for `private_key_jwt`.
+    pub fn with_jwks(mut self, jwks: Value) -> Self {
+        self.jwks = Some(jwks);
         self
     }
 
@@ -287,6 +320,10 @@ pub struct DevIdpConfig {
     /// How long the token endpoint waits before it answers a refresh grant
     /// (default none): for tests of refreshes slower than a lock's lease.
     pub refresh_delay: std::time::Duration,
+    /// RFC 9126: accept authorization requests only as pushed authorization
+    /// requests (advertised as `require_pushed_authorization_requests`).
+    /// Default `false`.
+    pub require_pushed_authorization_requests: bool,
 }
 
 impl Default for DevIdpConfig {
@@ -307,6 +344,7 @@ impl DevIdpConfig {
             access_token_ttl_secs: 300,
             refresh_tokens: true,
             refresh_delay: std::time::Duration::ZERO,
+            require_pushed_authorization_requests: false,
         }
     }
 
@@ -356,6 +394,12 @@ impl DevIdpConfig {
     /// Delays every answer to a refresh grant by `delay`.
     pub fn with_refresh_delay(mut self, delay: std::time::Duration) -> Self {
         self.refresh_delay = delay;
+        self
+    }
+
+    /// Requires pushed authorization requests (RFC 9126) for every login.
+    pub fn with_required_par(mut self, required: bool) -> Self {
+        self.require_pushed_authorization_requests = required;
         self
     }
 

@@ -10,7 +10,12 @@
 //! authorization response parameter, discovery, a JWKS with RS256, ES256 and EdDSA
 //! keys, ID tokens signed with each client's configured algorithm, RFC 9068-style
 //! JWT access tokens, userinfo, rotating refresh tokens, RFC 7009 revocation,
-//! RP-Initiated Logout, Back-Channel Logout and Front-Channel Logout (OP side).
+//! RP-Initiated Logout, Back-Channel Logout and Front-Channel Logout (OP side),
+//! client authentication by secret (`client_secret_basic`, `client_secret_post`),
+//! by JWT assertion (`client_secret_jwt`, `private_key_jwt` with the client's
+//! registered JWKS; `aud` must be the issuer or the token endpoint, `jti`
+//! replays are refused), Pushed Authorization Requests (RFC 9126, optionally
+//! required) and the RFC 8693 token exchange grant.
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), portcullis_devidp::DevIdpError> {
@@ -30,7 +35,8 @@
 //! Relative to the issuer: `/.well-known/openid-configuration`, `/jwks`,
 //! `/authorize` (GET and POST), `/authorize/approve` and `/authorize/cancel` (the
 //! sign-in page's forms), `/token`, `/userinfo` (GET and POST), `/logout` (the
-//! `end_session_endpoint`, GET and POST) and `/revoke`.
+//! `end_session_endpoint`, GET and POST), `/revoke` and `/par` (the
+//! `pushed_authorization_request_endpoint`).
 //!
 //! `POST /dev/end-session` (form or query parameter `sub`) is a **dev-only** extra:
 //! it ends every OP session of that user and delivers back-channel logout tokens,
@@ -45,6 +51,12 @@
 //!   token, whatever the scope. Refresh tokens rotate on every use and live 24 hours.
 //! - Access tokens are RS256 JWTs (`typ` `at+jwt`) with `aud` set to the
 //!   `audience` authorization parameter, or else the client id.
+//! - Token exchange takes an access token this OP issued to the same client
+//!   (`subject_token_type` `…:access_token`) and issues one with the requested
+//!   `audience` (or `resource`), a scope no wider than the subject token's, an
+//!   `act` claim naming the client, and no longer lifetime than the subject's.
+//! - A `request_uri` from `/par` lives 60 s and works once, for the client that
+//!   pushed it.
 //! - The OP's browser session (`devidp.session` cookie) lasts 8 hours; `prompt=login`,
 //!   `prompt=select_account` or an exceeded `max_age` ask again.
 //! - Logout does not ask for confirmation.
@@ -68,12 +80,15 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+mod client_auth;
 mod config;
 mod html;
 mod keys;
 mod logout;
+mod par;
 mod server;
 mod store;
+mod token_exchange;
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::Arc;

@@ -125,6 +125,10 @@ pub(crate) struct Stores {
     pub(crate) sessions: ExpiringMap<Session>,
     refresh: ExpiringMap<Grant>,
     revoked_jti: ExpiringMap<()>,
+    /// Client assertion `jti`s already used (replay protection).
+    pub(crate) assertion_jti: ExpiringMap<()>,
+    /// Pushed authorization requests by `request_uri` (RFC 9126).
+    pub(crate) pushed: ExpiringMap<crate::par::PushedRequest>,
 }
 
 pub(crate) struct Shared {
@@ -135,12 +139,14 @@ pub(crate) struct Shared {
     users: Vec<DevUser>,
     auto_approve: Option<String>,
     id_token_ttl: u64,
-    access_token_ttl: u64,
+    pub(crate) access_token_ttl: u64,
     refresh_tokens: bool,
     /// How long the token endpoint waits before answering a refresh grant.
     refresh_delay: std::time::Duration,
     /// Refresh grants received (answered or not).
     pub(crate) refresh_grants: std::sync::atomic::AtomicU64,
+    /// RFC 9126: authorization requests only through PAR.
+    pub(crate) require_par: bool,
     pub(crate) keys: Keys,
     stores: Mutex<Stores>,
     /// Delivers back-channel logout tokens: no redirects, [`BACKCHANNEL_TIMEOUT`].
@@ -205,8 +211,13 @@ impl Shared {
             if client.client_id.is_empty() {
                 return Err(DevIdpError::InvalidConfig("empty client_id".into()));
             }
-            if client.token_endpoint_auth_method != AuthMethod::None
-                && client.client_secret.as_deref().is_none_or(str::is_empty)
+            crate::client_auth::validate_client(&client).map_err(|why| {
+                DevIdpError::InvalidConfig(format!("client {:?} {why}", client.client_id))
+            })?;
+            if !matches!(
+                client.token_endpoint_auth_method,
+                AuthMethod::None | AuthMethod::PrivateKeyJwt
+            ) && client.client_secret.as_deref().is_none_or(str::is_empty)
             {
                 return Err(DevIdpError::InvalidConfig(format!(
                     "client {:?} uses {} but has no secret",
@@ -262,6 +273,7 @@ impl Shared {
             refresh_tokens: config.refresh_tokens,
             refresh_delay: config.refresh_delay,
             refresh_grants: std::sync::atomic::AtomicU64::new(0),
+            require_par: config.require_pushed_authorization_requests,
             keys: Keys::generate()?,
             stores: Mutex::new(Stores {
                 pending: ExpiringMap::new(MAP_CAPACITY),
@@ -269,6 +281,8 @@ impl Shared {
                 sessions: ExpiringMap::new(MAP_CAPACITY),
                 refresh: ExpiringMap::new(MAP_CAPACITY),
                 revoked_jti: ExpiringMap::new(MAP_CAPACITY),
+                assertion_jti: ExpiringMap::new(MAP_CAPACITY),
+                pushed: ExpiringMap::new(MAP_CAPACITY),
             }),
         })
     }
@@ -300,6 +314,7 @@ pub(crate) fn build_router(shared: AppState) -> Router {
         .route("/userinfo", get(userinfo).post(userinfo))
         .route("/logout", get(logout).post(logout))
         .route("/revoke", post(revoke))
+        .route("/par", post(crate::par::par))
         .route("/dev/end-session", post(crate::logout::dev_end_session))
         .with_state(shared)
 }
@@ -334,6 +349,14 @@ impl Params {
 
     pub(crate) fn get(&self, name: &str) -> Option<&str> {
         self.0.get(name).map(String::as_str)
+    }
+
+    pub(crate) fn from_map(map: HashMap<String, String>) -> Self {
+        Params(map)
+    }
+
+    pub(crate) fn into_map(self) -> HashMap<String, String> {
+        self.0
     }
 }
 
@@ -525,12 +548,15 @@ async fn discovery(State(s): State<AppState>) -> Response {
         "revocation_endpoint": s.endpoint("/revoke"),
         "response_types_supported": ["code"],
         "response_modes_supported": ["query", "form_post"],
-        "grant_types_supported": ["authorization_code", "refresh_token"],
+        "grant_types_supported": ["authorization_code", "refresh_token", crate::token_exchange::GRANT_TYPE],
         "subject_types_supported": ["public"],
         "id_token_signing_alg_values_supported": algs,
         "userinfo_signing_alg_values_supported": [],
-        "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
-        "revocation_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
+        "token_endpoint_auth_methods_supported": AUTH_METHODS,
+        "token_endpoint_auth_signing_alg_values_supported": crate::client_auth::SIGNING_ALGS,
+        "revocation_endpoint_auth_methods_supported": AUTH_METHODS,
+        "pushed_authorization_request_endpoint": s.endpoint("/par"),
+        "require_pushed_authorization_requests": s.require_par,
         "code_challenge_methods_supported": ["S256"],
         "scopes_supported": SCOPES_SUPPORTED,
         "claims_supported": claims,
@@ -551,6 +577,15 @@ async fn discovery(State(s): State<AppState>) -> Response {
     );
     resp
 }
+
+/// Client authentication methods of the token, revocation and PAR endpoints.
+const AUTH_METHODS: [&str; 5] = [
+    "client_secret_basic",
+    "client_secret_post",
+    "client_secret_jwt",
+    "private_key_jwt",
+    "none",
+];
 
 async fn jwks(State(s): State<AppState>) -> Response {
     let mut resp = axum::Json(s.keys.jwks()).into_response();
@@ -633,6 +668,11 @@ async fn authorize(
     let params = match Params::parse(&method, &uri, &body) {
         Ok(p) => p,
         Err(e) => return error_page(StatusCode::BAD_REQUEST, "Invalid request", &e),
+    };
+    // A request_uri stands for the pushed parameters (RFC 9126).
+    let params = match crate::par::resolve(&s, params) {
+        Ok(p) => p,
+        Err(page) => return *page,
     };
     // Errors about the client or redirect_uri are shown here, never redirected.
     let Some(client_id) = params.get("client_id") else {
@@ -908,14 +948,14 @@ async fn cancel(State(s): State<AppState>, method: Method, uri: Uri, body: Bytes
 // ---------------------------------------------------------------- token
 
 /// An OAuth 2.0 error response (RFC 6749 §5.2).
-struct OAuthError {
+pub(crate) struct OAuthError {
     status: StatusCode,
     error: &'static str,
     description: String,
 }
 
 impl OAuthError {
-    fn new(error: &'static str, description: impl Into<String>) -> Self {
+    pub(crate) fn new(error: &'static str, description: impl Into<String>) -> Self {
         let status = if error == "invalid_client" {
             StatusCode::UNAUTHORIZED
         } else {
@@ -928,7 +968,7 @@ impl OAuthError {
         }
     }
 
-    fn internal(e: &DevIdpError) -> Self {
+    pub(crate) fn internal(e: &DevIdpError) -> Self {
         tracing::error!(error = %e, "dev IdP internal error");
         OAuthError {
             status: StatusCode::INTERNAL_SERVER_ERROR,
@@ -963,7 +1003,7 @@ fn form_decode(s: &str) -> String {
 }
 
 /// Client authentication per the client's registered method.
-fn authenticate_client<'a>(
+pub(crate) fn authenticate_client<'a>(
     s: &'a Shared,
     headers: &HeaderMap,
     params: &Params,
@@ -975,6 +1015,9 @@ fn authenticate_client<'a>(
             let (scheme, rest) = v.split_once(' ')?;
             scheme.eq_ignore_ascii_case("basic").then(|| rest.trim())
         });
+    if crate::client_auth::has_assertion(params) {
+        return crate::client_auth::authenticate_assertion(s, basic.is_some(), params);
+    }
     let body_id = params.get("client_id");
     let body_secret = params.get("client_secret");
     let bad_client = || OAuthError::new("invalid_client", "client authentication failed");
@@ -1074,9 +1117,10 @@ fn token_inner(
     match params.get("grant_type") {
         Some("authorization_code") => code_grant(s, client, &params),
         Some("refresh_token") => refresh_grant(s, client, &params),
+        Some(crate::token_exchange::GRANT_TYPE) => crate::token_exchange::grant(s, client, &params),
         Some(_) => Err(OAuthError::new(
             "unsupported_grant_type",
-            "grant_type must be authorization_code or refresh_token",
+            "grant_type must be authorization_code, refresh_token or token-exchange",
         )),
         None => Err(OAuthError::new("invalid_request", "grant_type is missing")),
     }
@@ -1250,7 +1294,7 @@ fn issue_tokens(
 // ---------------------------------------------------------------- userinfo
 
 /// Verifies an access token we issued (RS256, `typ` `at+jwt`, unexpired, not revoked).
-fn verify_access_token(s: &Shared, token: &str) -> Option<Value> {
+pub(crate) fn verify_access_token(s: &Shared, token: &str) -> Option<Value> {
     let header = jsonwebtoken::decode_header(token).ok()?;
     if !header
         .typ

@@ -34,7 +34,11 @@ async fn discovery_advertises_endpoints_and_capabilities() {
     assert_eq!(d["response_modes_supported"], json!(["query", "form_post"]));
     assert_eq!(
         d["grant_types_supported"],
-        json!(["authorization_code", "refresh_token"])
+        json!([
+            "authorization_code",
+            "refresh_token",
+            "urn:ietf:params:oauth:grant-type:token-exchange"
+        ])
     );
     assert_eq!(d["subject_types_supported"], json!(["public"]));
     assert_eq!(
@@ -43,8 +47,20 @@ async fn discovery_advertises_endpoints_and_capabilities() {
     );
     assert_eq!(
         d["token_endpoint_auth_methods_supported"],
-        json!(["client_secret_basic", "client_secret_post", "none"])
+        json!([
+            "client_secret_basic",
+            "client_secret_post",
+            "client_secret_jwt",
+            "private_key_jwt",
+            "none"
+        ])
     );
+    assert_eq!(
+        d["pushed_authorization_request_endpoint"],
+        json!(format!("{issuer}/par"))
+    );
+    assert_eq!(d["require_pushed_authorization_requests"], json!(false));
+
     assert_eq!(d["code_challenge_methods_supported"], json!(["S256"]));
     assert!(
         d["scopes_supported"]

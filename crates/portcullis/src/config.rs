@@ -5,7 +5,11 @@
 //! (comma-separated for rotation, newest first). Optional ones:
 //! `AUTH_REQUIRED`, `IDP_LOGOUT`, `SCOPE`, `RESPONSE_MODE` (`query` or
 //! `form_post`), `CLIENT_AUTH_METHOD` (`client_secret_basic`,
-//! `client_secret_post` or `none`), `FETCH_USERINFO`, `REVOKE_ON_LOGOUT`,
+//! `client_secret_post`, `client_secret_jwt`, `private_key_jwt` or `none`;
+//! chosen from the OP's metadata when unset), `CLIENT_ASSERTION_SIGNING_KEY`
+//! (PEM or JWK text, or the path of a file holding either),
+//! `CLIENT_ASSERTION_SIGNING_ALG`, `CLIENT_ASSERTION_KEY_ID`, `USE_PAR`
+//! (see `docs/client-auth.md`), `FETCH_USERINFO`, `REVOKE_ON_LOGOUT`,
 //! `SESSION_STORE` (unset or `cookie`, `memory`, or a URL such as
 //! `redis://…` opened by a [`StoreOpener`]) and `LOGOUT_STORE` (`memory` by
 //! default, or a URL; it defaults to `SESSION_STORE`'s URL when that names a
@@ -16,8 +20,11 @@ use std::time::Duration;
 
 use portcullis_core::authorize::AuthorizationParams;
 use portcullis_core::jose::Algorithm;
-use portcullis_core::{ResponseMode, Secret, TokenEndpointAuthMethod};
+use portcullis_core::{ResponseMode, Secret};
 use url::Url;
+
+mod client_auth;
+pub(crate) use client_auth::ClientAuthSettings;
 
 use crate::hooks::{AfterCallback, IsLoggedOut, LoginState, OnLogin, OnLogoutToken};
 use crate::session::SessionDurations;
@@ -202,7 +209,7 @@ pub(crate) struct Settings {
     pub issuer: String,
     pub client_id: String,
     pub client_secret: Option<Secret>,
-    pub auth_method: TokenEndpointAuthMethod,
+    pub client_auth: ClientAuthSettings,
     pub base_url: Url,
     pub routes: Routes,
     pub auth_required: bool,
@@ -247,7 +254,7 @@ pub struct OidcLayerBuilder {
     client_secret: Option<Secret>,
     base_url: Option<String>,
     secret: Option<Secret>,
-    auth_method: Option<TokenEndpointAuthMethod>,
+    client_auth: client_auth::ClientAuthOptions,
     routes: Routes,
     auth_required: Option<bool>,
     idp_logout: bool,
@@ -361,8 +368,8 @@ impl OidcLayerBuilder {
         if let Some(mode) = env_var("RESPONSE_MODE") {
             b.response_mode = b.defer(parse_response_mode(&mode));
         }
-        if let Some(method) = env_var("CLIENT_AUTH_METHOD") {
-            b.auth_method = b.defer(parse_auth_method(&method));
+        if let Some(options) = b.defer(client_auth::ClientAuthOptions::from_env()) {
+            b.client_auth = options;
         }
         if let Some(store) = env_var("SESSION_STORE")
             && let Some(storage) = b.defer(parse_session_storage(&store))
@@ -399,12 +406,6 @@ impl OidcLayerBuilder {
     /// Cookie key material (`SECRET`): comma-separated secrets, newest first.
     pub fn secret(mut self, secret: impl Into<String>) -> Self {
         self.secret = Some(Secret::new(secret));
-        self
-    }
-    /// Token endpoint authentication. Default `client_secret_basic`
-    /// (`none` when no client secret is configured).
-    pub fn token_endpoint_auth_method(mut self, method: TokenEndpointAuthMethod) -> Self {
-        self.auth_method = Some(method);
         self
     }
     /// Route paths; set a path to `None` to turn that route off.
@@ -723,17 +724,13 @@ impl OidcLayerBuilder {
                 }
             }
         }
-        let auth_method = self.auth_method.unwrap_or(if self.client_secret.is_some() {
-            TokenEndpointAuthMethod::ClientSecretBasic
-        } else {
-            TokenEndpointAuthMethod::None
-        });
-        if auth_method != TokenEndpointAuthMethod::None && self.client_secret.is_none() {
-            problems.push(ConfigError::Missing(
-                "CLIENT_SECRET (required by the token endpoint auth method; set \
-                 CLIENT_AUTH_METHOD=none for a public client)",
-            ));
-        }
+        let client_auth = match self.client_auth.resolve(self.client_secret.as_ref()) {
+            Ok(client_auth) => Some(client_auth),
+            Err(problem) => {
+                problems.push(problem);
+                None
+            }
+        };
         for (name, path) in [
             ("routes.login", &self.routes.login),
             ("routes.callback", &self.routes.callback),
@@ -773,9 +770,12 @@ impl OidcLayerBuilder {
                 reason: "at least one algorithm is required".into(),
             });
         }
-        let (Some(base_url), Some(secret), true) =
-            (base_url, self.secret.clone(), problems.is_empty())
-        else {
+        let (Some(base_url), Some(secret), Some(client_auth), true) = (
+            base_url,
+            self.secret.clone(),
+            client_auth,
+            problems.is_empty(),
+        ) else {
             return Err(ConfigError::Settings(problems));
         };
         let secure_cookies = base_url.scheme() == "https";
@@ -798,7 +798,7 @@ impl OidcLayerBuilder {
             issuer,
             client_id,
             client_secret: self.client_secret,
-            auth_method,
+            client_auth,
             routes: self.routes,
             auth_required: self.auth_required.unwrap_or(true),
             idp_logout: self.idp_logout,
@@ -922,20 +922,6 @@ fn parse_response_mode(value: &str) -> Result<ResponseMode, ConfigError> {
     }
 }
 
-fn parse_auth_method(value: &str) -> Result<TokenEndpointAuthMethod, ConfigError> {
-    match value.trim() {
-        "client_secret_basic" => Ok(TokenEndpointAuthMethod::ClientSecretBasic),
-        "client_secret_post" => Ok(TokenEndpointAuthMethod::ClientSecretPost),
-        "none" => Ok(TokenEndpointAuthMethod::None),
-        other => Err(ConfigError::Invalid {
-            name: "CLIENT_AUTH_METHOD",
-            reason: format!(
-                "expected client_secret_basic, client_secret_post or none, got {other:?}"
-            ),
-        }),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -960,7 +946,8 @@ mod tests {
         assert_eq!(s.durations.rolling, Some(86_400));
         assert_eq!(s.durations.absolute, 604_800);
         assert!(s.secure_cookies);
-        assert_eq!(s.auth_method, TokenEndpointAuthMethod::ClientSecretBasic);
+        assert_eq!(s.client_auth.method, None, "chosen from the OP's metadata");
+        assert!(!s.client_auth.use_par);
         assert_eq!(
             s.redirect_uri().expect("uri").as_str(),
             "https://app.example/prefix/callback"
@@ -974,7 +961,8 @@ mod tests {
             .err()
             .expect("must fail");
         assert!(err.to_string().contains("ISSUER_BASE_URL"), "{err}");
-        let err = minimal().token_endpoint_auth_method(TokenEndpointAuthMethod::ClientSecretPost);
+        let err = minimal()
+            .token_endpoint_auth_method(portcullis_core::TokenEndpointAuthMethod::ClientSecretPost);
         let mut err = err;
         err.client_secret = None;
         let msg = err.into_settings().err().expect("must fail").to_string();

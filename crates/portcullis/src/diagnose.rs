@@ -103,9 +103,10 @@ pub(crate) fn callback_hint(error: &OidcError) -> Option<&'static str> {
             ),
             _ => Some("check the client's registration at the OP and the OP's logs"),
         },
-        OidcError::TokenExchange(TokenError::MissingClientSecret) => {
-            Some("set CLIENT_SECRET, or CLIENT_AUTH_METHOD=none for a public client")
-        }
+        OidcError::TokenExchange(TokenError::ClientAuth(_)) => Some(
+            "set CLIENT_SECRET (or CLIENT_ASSERTION_SIGNING_KEY for private_key_jwt), or \
+             CLIENT_AUTH_METHOD=none for a public client",
+        ),
         OidcError::TokenExchange(_) | OidcError::NoIdToken => {
             Some("the OP's token endpoint answered unexpectedly: check the OP's logs")
         }

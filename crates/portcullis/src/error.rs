@@ -12,6 +12,7 @@ use crate::store::StoreError;
 use portcullis_core::authorize::AuthorizeError;
 use portcullis_core::callback::CallbackError;
 use portcullis_core::id_token::IdTokenError;
+use portcullis_core::par::ParError;
 use portcullis_core::token::TokenError;
 use portcullis_core::userinfo::UserinfoError;
 
@@ -65,6 +66,13 @@ pub enum OidcError {
     /// The code exchange failed.
     #[error("the token exchange failed")]
     TokenExchange(#[source] TokenError),
+    /// The pushed authorization request (RFC 9126) failed or was refused.
+    #[error("the pushed authorization request failed")]
+    PushedAuthorization(#[source] ParError),
+    /// The token exchange grant (RFC 8693) failed; an OP refusal is
+    /// [`TokenError::Provider`] with its `error` and `error_description`.
+    #[error("the token exchange (RFC 8693) failed")]
+    TokenExchangeGrant(#[source] TokenError),
     /// The token response has no ID token.
     #[error("the token response has no id_token")]
     NoIdToken,
@@ -186,6 +194,8 @@ impl OidcError {
             | OidcError::NoAccessToken
             | OidcError::InvalidLogoutRequest(_) => StatusCode::BAD_REQUEST,
             OidcError::TokenExchange(_)
+            | OidcError::PushedAuthorization(_)
+            | OidcError::TokenExchangeGrant(_)
             | OidcError::NoIdToken
             | OidcError::ProviderUnavailable(_)
             | OidcError::Refresh(_)
@@ -215,6 +225,8 @@ impl OidcError {
             | OidcError::WrongResponseMode => "callback_rejected",
             OidcError::Provider { .. } => "provider_error",
             OidcError::TokenExchange(_) | OidcError::NoIdToken => "token_exchange_failed",
+            OidcError::PushedAuthorization(_) => "pushed_authorization_failed",
+            OidcError::TokenExchangeGrant(_) => "token_exchange_grant_failed",
             OidcError::IdToken(_) | OidcError::IdTokenBinding(_) => "invalid_id_token",
             OidcError::LoginRefused(_) => "login_refused",
             OidcError::ProviderUnavailable(_) => "provider_unavailable",

@@ -128,7 +128,9 @@ pub use error::OidcError;
 pub use hooks::{AfterCallbackContext, LoginRefused, LogoutTokenInfo};
 pub use options::{LoginOptions, LogoutOptions};
 pub use portcullis_core::authorize::AuthorizationParams;
+pub use portcullis_core::client_auth::{AssertionSigningKey, SigningKeyError};
 pub use portcullis_core::jose::Algorithm;
+pub use portcullis_core::token_exchange::{ExchangedToken, TokenExchangeParams};
 pub use portcullis_core::{ResponseMode, TokenEndpointAuthMethod};
 pub use report::Report;
 

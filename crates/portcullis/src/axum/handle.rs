@@ -9,6 +9,7 @@ use axum::http::HeaderValue;
 use axum::http::header::SET_COOKIE;
 use axum::http::request::Parts;
 use axum::response::{IntoResponseParts, Response, ResponseParts};
+use portcullis_core::token_exchange::{ExchangedToken, TokenExchangeParams};
 use serde_json::{Map, Value};
 
 use super::context::RequestContext;
@@ -175,6 +176,52 @@ impl Oidc {
         self.ctx.engine.fetch_userinfo(session).await
     }
 
+    /// Exchanges the session's access token (RFC 8693) for one with another
+    /// audience, resource or scope, like express-openid-connect's
+    /// `customTokenExchange`. Extra parameters in `params` pass through.
+    /// The session is not changed; see
+    /// [`Oidc::exchange_token_into_session`] to keep the result. An OP
+    /// refusal is [`OidcError::TokenExchangeGrant`] holding
+    /// [`portcullis_core::token::TokenError::Provider`] with the OP's
+    /// `error` and `error_description`.
+    pub async fn exchange_token(
+        &self,
+        params: &TokenExchangeParams,
+    ) -> Result<ExchangedToken, OidcError> {
+        let session = self
+            .ctx
+            .session
+            .as_ref()
+            .ok_or(OidcError::Unauthenticated)?;
+        self.ctx.engine.exchange_token(session, params).await
+    }
+
+    /// Like [`Oidc::exchange_token`], and stores the new access token in
+    /// the session. Return the [`SessionUpdate`] with your response: it
+    /// carries the rewritten session cookie.
+    pub async fn exchange_token_into_session(
+        &self,
+        params: &TokenExchangeParams,
+    ) -> Result<(ExchangedToken, SessionUpdate), OidcError> {
+        let session = self
+            .ctx
+            .session
+            .as_ref()
+            .ok_or(OidcError::Unauthenticated)?;
+        let (exchanged, session, cookies) = self
+            .ctx
+            .engine
+            .exchange_token_into_session(session, params, &self.parts.headers)
+            .await?;
+        Ok((
+            exchanged,
+            SessionUpdate {
+                tokens: Some(Tokens::from_session(session)),
+                cookies,
+            },
+        ))
+    }
+
     /// Handles an authorization response on a route of your own (for when the
     /// built-in callback route is turned off). Pass the whole request.
     pub async fn callback(&self, request: Request) -> Response {
@@ -194,7 +241,8 @@ impl Oidc {
     }
 }
 
-/// The result of [`Oidc::refresh`] and [`Oidc::logout_local`]: the cookies
+/// The result of [`Oidc::refresh`], [`Oidc::logout_local`] and
+/// [`Oidc::exchange_token_into_session`]: the cookies
 /// that store (or clear) the session, and the refreshed tokens. Put it in
 /// your response (it implements `IntoResponseParts`), or the browser keeps
 /// the old session.

@@ -120,7 +120,7 @@ impl Engine {
             }
             Err(other) => return Err(OidcError::CallbackRejected(other)),
         };
-        let request = token_request(metadata, &self.client, &code, &pending)
+        let request = token_request(metadata, &self.client, &code, &pending, now)
             .map_err(OidcError::TokenExchange)?;
         let response = self.send(request).await?;
         let tokens =

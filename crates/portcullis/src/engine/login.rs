@@ -20,13 +20,17 @@ impl Engine {
     /// transaction cookie. The `login_state` hook sees `parts` (headers,
     /// URI and extensions of the request that started the login).
     pub async fn login(&self, parts: &Parts, options: LoginOptions) -> EngineResponse {
-        match self.try_login(parts, options) {
+        match self.try_login(parts, options).await {
             Ok(response) => response,
             Err(error) => self.error_response(&error, &parts.headers),
         }
     }
 
-    fn try_login(&self, parts: &Parts, options: LoginOptions) -> Result<EngineResponse, OidcError> {
+    async fn try_login(
+        &self,
+        parts: &Parts,
+        options: LoginOptions,
+    ) -> Result<EngineResponse, OidcError> {
         let now = now_unix();
         let return_to = match options.return_to {
             Some(target) => self.safe_return_to(&target)?,
@@ -47,6 +51,8 @@ impl Engine {
             .login_state
             .as_ref()
             .and_then(|hook| hook(parts));
+        // With PAR the parameters go to the OP first (engine/par.rs).
+        let url = self.authorization_redirect(url, now).await?;
         let mut store = self.read_transactions(&parts.headers, now);
         store.push(pending.state.clone(), pending, now);
         let cookie = self.transaction_cookie(&mut store)?;

@@ -316,15 +316,15 @@ impl Engine {
         ];
         for (token, hint) in tokens {
             let Some(token) = token else { continue };
-            let request =
-                match revocation_request(self.provider.metadata(), &self.client, token, Some(hint))
-                {
-                    Ok(request) => request,
-                    Err(error) => {
-                        tracing::warn!(%error, "token revocation request could not be built");
-                        continue;
-                    }
-                };
+            let now = crate::clock::now_unix();
+            let metadata = self.provider.metadata();
+            let request = match revocation_request(metadata, &self.client, token, Some(hint), now) {
+                Ok(request) => request,
+                Err(error) => {
+                    tracing::warn!(%error, "token revocation request could not be built");
+                    continue;
+                }
+            };
             match self.send(request).await {
                 Ok(response) if (200..300).contains(&response.status) => {}
                 Ok(response) => {

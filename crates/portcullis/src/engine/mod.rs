@@ -11,7 +11,8 @@
 //! - [`Engine::authenticate_cached`] / [`Engine::authenticate`]: the session
 //!   of a request, without I/O when the stores can answer from memory.
 //! - [`Engine::login`], [`Engine::logout`], [`Engine::logout_local`],
-//!   [`Engine::refresh`], [`Engine::fetch_userinfo`]: for handlers.
+//!   [`Engine::refresh`], [`Engine::fetch_userinfo`],
+//!   [`Engine::exchange_token`]: for handlers.
 
 mod authenticate;
 mod callback;
@@ -19,10 +20,12 @@ mod channel_logout;
 mod login;
 mod logout;
 mod markers;
+mod par;
 pub(crate) mod persist;
 mod refresh;
 mod response;
 mod silent;
+mod token_exchange;
 mod tokens;
 
 use std::sync::Arc;
@@ -166,17 +169,28 @@ impl Engine {
                 ),
                 source: Box::new(e),
             })?;
+        let (auth_method, assertion_key) = settings
+            .client_auth
+            .for_provider(provider.metadata(), settings.client_secret.as_ref())?;
         let client = ClientConfig {
             issuer: settings.issuer.clone(),
             client_id: settings.client_id.clone(),
             client_secret: settings.client_secret.clone(),
-            auth_method: settings.auth_method,
+            auth_method,
+            assertion_key,
             redirect_uri: settings.redirect_uri()?,
             scope: settings.scope.clone(),
             response_mode: settings.response_mode,
             id_token_algs: settings.id_token_algs.clone(),
             clock_skew_secs: settings.clock_skew_secs,
         };
+        par::check_par(provider.metadata(), settings.client_auth.use_par)?;
+        portcullis_core::client_auth::check_client_auth(&client).map_err(|e| {
+            ConfigError::Invalid {
+                name: "CLIENT_AUTH_METHOD",
+                reason: e.to_string(),
+            }
+        })?;
         // Cookies are scoped to the application's path, so two apps under
         // different prefixes of one host do not clobber each other's session.
         let cookie_path = match settings.base_url.path().trim_end_matches('/') {

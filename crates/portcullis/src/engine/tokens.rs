@@ -31,7 +31,7 @@ impl Engine {
         let now = now_unix();
         let refresh_token = session.refresh_token().ok_or(OidcError::NoRefreshToken)?;
         let metadata = self.provider.metadata();
-        let request = refresh_request(metadata, &self.client, refresh_token, None)
+        let request = refresh_request(metadata, &self.client, refresh_token, None, now)
             .map_err(OidcError::Refresh)?;
         let response = match self.send(request).await {
             Ok(response) => response,
