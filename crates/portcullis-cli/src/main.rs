@@ -3,10 +3,12 @@
 //! - `portcullis demo`: the development OpenID Provider plus a demo app
 //!   protected by Portcullis, with no configuration.
 //! - `portcullis idp`: the development OpenID Provider on its own.
+//! - `portcullis proxy`: the gate in front of any application.
 #![forbid(unsafe_code)]
 
 mod demo;
 mod idp;
+mod proxy;
 
 use clap::{Parser, Subcommand};
 
@@ -24,21 +26,29 @@ enum Command {
     Demo(demo::DemoArgs),
     /// Run the development OpenID Provider (dev-only, never in production).
     Idp(idp::IdpArgs),
+    /// Protect any application: a reverse proxy and auth_request endpoint
+    /// (reads the environment; `--config file.toml` adds a file under it).
+    Proxy(proxy::ProxyArgs),
 }
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
-    tracing_subscriber::fmt()
+    let cli = Cli::parse();
+    let logs = tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
                 .unwrap_or_else(|_| "info,portcullis_devidp=warn".into()),
         )
-        .with_writer(std::io::stderr)
-        .init();
-    let cli = Cli::parse();
+        .with_writer(std::io::stderr);
+    if matches!(cli.command, Command::Proxy(_)) && proxy::json_logs() {
+        logs.json().init();
+    } else {
+        logs.init();
+    }
     let result = match cli.command {
         Command::Demo(args) => demo::run(args).await,
         Command::Idp(args) => idp::run(args).await,
+        Command::Proxy(args) => proxy::run(args).await.map_err(Into::into),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
