@@ -578,11 +578,11 @@ async fn a_body_over_the_limit_is_refused_with_413() {
         .body(reqwest::Body::wrap_stream(chunks))
         .send()
         .await;
-    if let Ok(response) = chunked {
-        if response.status() == StatusCode::OK {
-            let body: Value = response.json().await.expect("json");
-            assert!(body["bytes"].as_u64().unwrap_or(0) <= 1000, "{body}");
-        }
+    if let Ok(response) = chunked
+        && response.status() == StatusCode::OK
+    {
+        let body: Value = response.json().await.expect("json");
+        assert!(body["bytes"].as_u64().unwrap_or(0) <= 1000, "{body}");
     }
 }
 
