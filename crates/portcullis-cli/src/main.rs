@@ -4,8 +4,10 @@
 //!   protected by Portcullis, with no configuration.
 //! - `portcullis idp`: the development OpenID Provider on its own.
 //! - `portcullis proxy`: the gate in front of any application.
+//! - `portcullis check`: diagnoses a configuration against the real OP.
 #![forbid(unsafe_code)]
 
+mod check;
 mod demo;
 mod idp;
 mod proxy;
@@ -29,6 +31,8 @@ enum Command {
     /// Protect any application: a reverse proxy and auth_request endpoint
     /// (reads the environment; `--config file.toml` adds a file under it).
     Proxy(proxy::ProxyArgs),
+    /// Diagnose the configuration (library or proxy) against the OP, stores and secrets.
+    Check(check::CheckArgs),
 }
 
 #[tokio::main]
@@ -49,6 +53,7 @@ async fn main() -> std::process::ExitCode {
         Command::Demo(args) => demo::run(args).await,
         Command::Idp(args) => idp::run(args).await,
         Command::Proxy(args) => proxy::run(args).await.map_err(Into::into),
+        Command::Check(args) => check::run(args).await.map_err(Into::into),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
