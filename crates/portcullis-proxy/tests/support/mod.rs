@@ -254,13 +254,17 @@ impl Browser {
         }
     }
 
-    /// Follows redirects from `url` to the end (at most 15 hops).
+    /// Follows redirects (and auto-submitting POST forms, as a browser runs
+    /// them) from `url` to the end (at most 20 hops).
     pub async fn navigate(&self, url: &str) -> (reqwest::Url, StatusCode, String) {
         let mut current = reqwest::Url::parse(url).expect("url");
-        for _ in 0..15 {
-            let response = self
-                .client
-                .get(current.clone())
+        let mut form: Option<Vec<(String, String)>> = None;
+        for _ in 0..20 {
+            let request = match form.take() {
+                Some(fields) => self.client.post(current.clone()).form(&fields),
+                None => self.client.get(current.clone()),
+            };
+            let response = request
                 .header("accept", "text/html")
                 .send()
                 .await
@@ -271,7 +275,15 @@ impl Browser {
                 continue;
             }
             let status = response.status();
-            return (current, status, response.text().await.unwrap_or_default());
+            let body = response.text().await.unwrap_or_default();
+            if status == StatusCode::OK
+                && let Some((action, fields)) = auto_post_form(&body)
+            {
+                current = current.join(&action).expect("form action");
+                form = Some(fields);
+                continue;
+            }
+            return (current, status, body);
         }
         panic!("too many redirects");
     }
@@ -313,6 +325,47 @@ impl Browser {
             .and_then(|v| v.to_str().ok().map(str::to_owned))
             .expect("cookies")
     }
+}
+
+/// A POST form that submits itself (`.submit()` in the page) and its fields.
+fn auto_post_form(html: &str) -> Option<(String, Vec<(String, String)>)> {
+    if !html.contains(".submit()") {
+        return None;
+    }
+    let start = html.find("<form")?;
+    let tag_end = start + html[start..].find('>')?;
+    let tag = &html[start..tag_end];
+    if !tag.to_ascii_lowercase().contains("method=\"post\"") {
+        return None;
+    }
+    let action = attribute(tag, "action")?;
+    let mut fields = Vec::new();
+    let mut rest = &html[tag_end..];
+    while let Some(at) = rest.find("<input") {
+        let end = at + rest[at..].find('>')?;
+        let input = &rest[at..end];
+        if let (Some(name), Some(value)) = (attribute(input, "name"), attribute(input, "value")) {
+            fields.push((name, value));
+        }
+        rest = &rest[end..];
+    }
+    Some((action, fields))
+}
+
+fn attribute(tag: &str, name: &str) -> Option<String> {
+    let needle = format!(" {name}=\"");
+    let start = tag.find(&needle)? + needle.len();
+    let end = start + tag[start..].find('"')?;
+    Some(
+        tag[start..end]
+            .replace("&quot;", "\"")
+            .replace("&#39;", "'")
+            .replace("&#x27;", "'")
+            .replace("&#x2F;", "/")
+            .replace("&lt;", "<")
+            .replace("&gt;", ">")
+            .replace("&amp;", "&"),
+    )
 }
 
 fn hidden_value(html: &str, name: &str) -> Option<String> {
