@@ -390,6 +390,7 @@ impl Gate {
             );
         }
         let mut request = request;
+        crate::headers::strip_own_cookies(request.headers_mut(), self.engine.session_cookie_name());
         if let Some(session) = &session {
             self.config.identity.set(request.headers_mut(), session);
         }

@@ -137,6 +137,39 @@ pub fn strip_reserved(headers: &mut HeaderMap, reserved: &[String]) -> usize {
     removed
 }
 
+/// Removes the cookies named `name` or `name.…` (the gate's own session,
+/// chunk, transaction and logout cookies) from the `Cookie` headers, so the
+/// application never sees (or logs) a credential of the gate. The other
+/// cookies are kept, merged into one header.
+pub fn strip_own_cookies(headers: &mut HeaderMap, name: &str) {
+    if !headers.contains_key(header::COOKIE) {
+        return;
+    }
+    let ours = |pair: &str| {
+        let cookie = pair.split('=').next().unwrap_or("").trim();
+        cookie == name
+            || cookie
+                .strip_prefix(name)
+                .is_some_and(|rest| rest.starts_with('.'))
+    };
+    let mut kept: Vec<&[u8]> = Vec::new();
+    let values: Vec<HeaderValue> = headers.get_all(header::COOKIE).iter().cloned().collect();
+    for value in &values {
+        for pair in value.as_bytes().split(|b| *b == b';') {
+            let text = String::from_utf8_lossy(pair);
+            if !text.trim().is_empty() && !ours(&text) {
+                kept.push(pair.trim_ascii());
+            }
+        }
+    }
+    headers.remove(header::COOKIE);
+    if !kept.is_empty()
+        && let Ok(value) = HeaderValue::from_bytes(&kept.join(&b"; "[..]))
+    {
+        headers.insert(header::COOKIE, value);
+    }
+}
+
 /// The hop-by-hop headers of RFC 9110 §7.6.1 (and their old friends).
 const HOP_BY_HOP: &[&str] = &[
     "connection",
@@ -229,6 +262,31 @@ mod tests {
         assert_eq!(strip_reserved(&mut headers, &reserved), 8);
         assert_eq!(headers.len(), 1);
         assert!(headers.contains_key("x-other"));
+    }
+
+    #[test]
+    fn the_gates_own_cookies_are_kept_from_the_application() {
+        let mut headers = HeaderMap::new();
+        headers.append(
+            header::COOKIE,
+            HeaderValue::from_static("a=1; portcullis.session=sealed; portcullis.session.0=x"),
+        );
+        headers.append(
+            header::COOKIE,
+            HeaderValue::from_static("portcullis.session.txn=t;b=2;portcullis.sessionx=kept"),
+        );
+        strip_own_cookies(&mut headers, "portcullis.session");
+        assert_eq!(
+            headers[header::COOKIE],
+            "a=1; b=2; portcullis.sessionx=kept"
+        );
+        let mut only_ours = HeaderMap::new();
+        only_ours.insert(
+            header::COOKIE,
+            HeaderValue::from_static("portcullis.session=s"),
+        );
+        strip_own_cookies(&mut only_ours, "portcullis.session");
+        assert!(!only_ours.contains_key(header::COOKIE));
     }
 
     #[test]

@@ -69,6 +69,9 @@ async fn after_login_the_upstream_sees_the_identity_headers_and_forwarded_header
     assert_eq!(seen(&echo, "x-forwarded-proto"), ["http"]);
     let host = s.base.trim_start_matches("http://");
     assert_eq!(seen(&echo, "x-forwarded-host"), [host]);
+    // The gate's own cookies (a credential to it) never reach the upstream.
+    let cookies = seen(&echo, "cookie").join("; ");
+    assert!(!cookies.contains(SESSION_COOKIE), "{cookies}");
     // The access token is not passed unless asked for.
     assert!(seen(&echo, "x-forwarded-access-token").is_empty());
     assert!(seen(&echo, "authorization").is_empty());

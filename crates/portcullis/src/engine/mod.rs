@@ -206,6 +206,14 @@ impl Engine {
         matches!(self.storage, Storage::Server(_))
     }
 
+    /// The session cookie's name. Every cookie the engine sets is this name,
+    /// or this name followed by `.` (chunks, the transaction and the
+    /// pending-logout cookies): an adapter that forwards requests can keep
+    /// them from the application.
+    pub fn session_cookie_name(&self) -> &str {
+        &self.settings.session_cookie
+    }
+
     /// Asks the session store (when sessions are server-side) and the logout
     /// store for a key that does not exist: `Ok` when both answer. For
     /// readiness probes (`portcullis proxy`'s `/readyz`).
