@@ -3,11 +3,15 @@
 //! - `portcullis demo`: the development OpenID Provider plus a demo app
 //!   protected by Portcullis, with no configuration.
 //! - `portcullis idp`: the development OpenID Provider on its own.
+//! - `portcullis proxy`: the gate in front of any application.
+//! - `portcullis check`: diagnoses a configuration against the real OP.
 #![forbid(unsafe_code)]
 
+mod check;
 mod demo;
 mod idp;
 mod pages;
+mod proxy;
 
 use std::io::IsTerminal;
 
@@ -27,23 +31,34 @@ enum Command {
     Demo(demo::DemoArgs),
     /// Run the development OpenID Provider (dev-only, never in production).
     Idp(idp::IdpArgs),
+    /// Protect any application: a reverse proxy and auth_request endpoint
+    /// (reads the environment; `--config file.toml` adds a file under it).
+    Proxy(proxy::ProxyArgs),
+    /// Diagnose the configuration (library or proxy) against the OP, stores and secrets.
+    Check(check::CheckArgs),
 }
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
-    tracing_subscriber::fmt()
+    let cli = Cli::parse();
+    let logs = tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
                 .unwrap_or_else(|_| "info,portcullis_devidp=warn".into()),
         )
         .with_writer(std::io::stderr)
         // Colour only on a terminal: logs piped to a file or collector stay plain.
-        .with_ansi(std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none())
-        .init();
-    let cli = Cli::parse();
+        .with_ansi(std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none());
+    if matches!(cli.command, Command::Proxy(_)) && proxy::json_logs() {
+        logs.json().init();
+    } else {
+        logs.init();
+    }
     let result = match cli.command {
         Command::Demo(args) => demo::run(args).await,
         Command::Idp(args) => idp::run(args).await,
+        Command::Proxy(args) => proxy::run(args).await.map_err(Into::into),
+        Command::Check(args) => check::run(args).await.map_err(Into::into),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
@@ -80,6 +95,12 @@ pub(crate) enum CliError {
     /// The relying party could not be configured or started.
     #[error(transparent)]
     Config(#[from] portcullis::ConfigError),
+    /// The proxy gate could not start or stopped.
+    #[error(transparent)]
+    Proxy(#[from] proxy::ProxyError),
+    /// `portcullis check` could not run, or found problems.
+    #[error(transparent)]
+    Check(#[from] check::CheckError),
     /// Serving failed.
     #[error("the server stopped: {0}")]
     Serve(#[source] std::io::Error),

@@ -302,12 +302,16 @@ impl std::fmt::Debug for OidcLayerBuilder {
     }
 }
 
-fn env_var(name: &str) -> Option<String> {
-    std::env::var(name).ok().filter(|v| !v.trim().is_empty())
+/// A non-blank setting from `lookup`.
+fn setting(lookup: &dyn Fn(&str) -> Option<String>, name: &str) -> Option<String> {
+    lookup(name).filter(|v| !v.trim().is_empty())
 }
 
-fn env_bool(name: &'static str) -> Result<Option<bool>, ConfigError> {
-    match env_var(name) {
+fn setting_bool(
+    lookup: &dyn Fn(&str) -> Option<String>,
+    name: &'static str,
+) -> Result<Option<bool>, ConfigError> {
+    match setting(lookup, name) {
         None => Ok(None),
         Some(v) => match v.trim().to_ascii_lowercase().as_str() {
             "true" | "1" | "yes" | "on" => Ok(Some(true)),
@@ -344,6 +348,17 @@ impl OidcLayerBuilder {
     /// [`build`](Self::build) reports it together with every other missing or
     /// invalid setting, so one run names them all.
     pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// Like [`from_env`](Self::from_env), with the settings read through
+    /// `lookup` (called with each environment variable name, such as
+    /// `ISSUER_BASE_URL`). The `portcullis proxy` gate uses it to layer a
+    /// TOML file under the environment. Blank values count as unset.
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let lookup: &dyn Fn(&str) -> Option<String> = &lookup;
+        let env_var = |name: &str| setting(lookup, name);
+        let env_bool = |name: &'static str| setting_bool(lookup, name);
         let mut b = Self {
             issuer_base_url: env_var("ISSUER_BASE_URL"),
             client_id: env_var("CLIENT_ID"),
@@ -368,7 +383,7 @@ impl OidcLayerBuilder {
         if let Some(mode) = env_var("RESPONSE_MODE") {
             b.response_mode = b.defer(parse_response_mode(&mode));
         }
-        if let Some(options) = b.defer(client_auth::ClientAuthOptions::from_env()) {
+        if let Some(options) = b.defer(client_auth::ClientAuthOptions::from_lookup(lookup)) {
             b.client_auth = options;
         }
         if let Some(store) = env_var("SESSION_STORE")

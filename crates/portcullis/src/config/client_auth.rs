@@ -15,7 +15,7 @@ use portcullis_core::discovery::ProviderMetadata;
 use portcullis_core::jose::Algorithm;
 use portcullis_core::{Secret, TokenEndpointAuthMethod};
 
-use super::{ConfigError, OidcLayerBuilder, env_bool, env_var};
+use super::{ConfigError, OidcLayerBuilder, setting, setting_bool};
 
 const METHOD: &str = "CLIENT_AUTH_METHOD";
 const KEY: &str = "CLIENT_ASSERTION_SIGNING_KEY";
@@ -58,7 +58,12 @@ pub(crate) struct ClientAuthSettings {
 }
 
 impl ClientAuthOptions {
-    pub(super) fn from_env() -> Result<Self, ConfigError> {
+    /// The options from `lookup` (the environment, or another source).
+    pub(super) fn from_lookup(
+        lookup: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<Self, ConfigError> {
+        let env_var = |name: &str| setting(lookup, name);
+        let env_bool = |name: &'static str| setting_bool(lookup, name);
         let mut options = Self::default();
         if let Some(method) = env_var(METHOD) {
             options.method = Some(parse_method(&method)?);

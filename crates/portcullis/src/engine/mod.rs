@@ -241,6 +241,26 @@ impl Engine {
         matches!(self.storage, Storage::Server(_))
     }
 
+    /// The session cookie's name. Every cookie the engine sets is this name,
+    /// or this name followed by `.` (chunks, the transaction and the
+    /// pending-logout cookies): an adapter that forwards requests can keep
+    /// them from the application.
+    pub fn session_cookie_name(&self) -> &str {
+        &self.settings.session_cookie
+    }
+
+    /// Asks the session store (when sessions are server-side) and the logout
+    /// store for a key that does not exist: `Ok` when both answer. For
+    /// readiness probes (`portcullis proxy`'s `/readyz`).
+    pub async fn check_stores(&self) -> Result<(), OidcError> {
+        const PROBE: &str = "portcullis-readiness-probe";
+        if let Storage::Server(store) = &self.storage {
+            store.load(PROBE).await?;
+        }
+        self.logouts.markers(&[PROBE.to_owned()]).await?;
+        Ok(())
+    }
+
     /// The built-in route for a request path, if any.
     pub fn route_for(&self, path: &str) -> Option<Route> {
         let routes = &self.settings.routes;

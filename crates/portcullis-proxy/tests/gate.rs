@@ -1,0 +1,768 @@
+//! The gate end to end: the real proxy (in-process, on loopback ports) in
+//! front of a real upstream that echoes what it received, signing in at
+//! the dev OP. Every hostile input goes through the real proxy.
+
+mod support;
+
+use std::time::Duration;
+
+use portcullis_devidp::DevUser;
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use support::*;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+const SKIP: &str = "GET=^/$,^/public/";
+
+/// A gate with an OP and an upstream, on a known port.
+struct Setup {
+    base: String,
+    idp: portcullis_devidp::RunningDevIdp,
+    gate: portcullis_proxy::RunningProxy,
+    upstream: std::net::SocketAddr,
+}
+
+async fn setup(env: &[(&str, &str)], toml: &str) -> Setup {
+    setup_with(env, toml, |c| c).await
+}
+
+async fn setup_with(
+    env: &[(&str, &str)],
+    toml: &str,
+    idp: impl FnOnce(portcullis_devidp::DevIdpConfig) -> portcullis_devidp::DevIdpConfig,
+) -> Setup {
+    let upstream = start_upstream().await;
+    let port = free_port();
+    let base = format!("http://127.0.0.1:{port}");
+    let idp = start_idp(std::slice::from_ref(&base), idp).await;
+    let gate = start_gate(port, idp.issuer(), upstream, env, toml).await;
+    Setup {
+        base,
+        idp,
+        gate,
+        upstream,
+    }
+}
+
+fn api() -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("client")
+}
+
+async fn echo(response: reqwest::Response) -> Value {
+    assert_eq!(response.status(), StatusCode::OK);
+    response.json().await.expect("echo json")
+}
+
+#[tokio::test]
+async fn after_login_the_upstream_sees_the_identity_headers_and_forwarded_headers() {
+    let s = setup(&[], "").await;
+    let browser = Browser::new();
+    let echo = browser.sign_in(&s.base, s.idp.issuer(), "alice").await;
+    assert_eq!(seen(&echo, "x-forwarded-user"), ["alice"]);
+    assert_eq!(seen(&echo, "x-forwarded-email"), ["alice@example.com"]);
+    assert_eq!(seen(&echo, "x-forwarded-preferred-username"), ["alice"]);
+    assert_eq!(seen(&echo, "x-forwarded-groups"), ["admin,users"]);
+    assert_eq!(seen(&echo, "x-forwarded-for"), ["127.0.0.1"]);
+    assert_eq!(seen(&echo, "x-forwarded-proto"), ["http"]);
+    let host = s.base.trim_start_matches("http://");
+    assert_eq!(seen(&echo, "x-forwarded-host"), [host]);
+    // The gate's own cookies (a credential to it) never reach the upstream.
+    let cookies = seen(&echo, "cookie").join("; ");
+    assert!(!cookies.contains(SESSION_COOKIE), "{cookies}");
+    // The access token is not passed unless asked for.
+    assert!(seen(&echo, "x-forwarded-access-token").is_empty());
+    assert!(seen(&echo, "authorization").is_empty());
+    // /userinfo answers the same identity as JSON.
+    let info: Value = browser
+        .client
+        .get(format!("{}/oauth2/userinfo", s.base))
+        .send()
+        .await
+        .expect("userinfo")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(info["user"], "alice");
+    assert_eq!(info["groups"], json!(["admin", "users"]));
+}
+
+#[tokio::test]
+async fn the_access_token_is_passed_only_when_configured() {
+    let s = setup(
+        &[
+            ("PASS_ACCESS_TOKEN", "true"),
+            ("PASS_AUTHORIZATION_HEADER", "true"),
+            ("SKIP_AUTH", SKIP),
+        ],
+        "",
+    )
+    .await;
+    let browser = Browser::new();
+    let echo = browser.sign_in(&s.base, s.idp.issuer(), "alice").await;
+    let token = seen(&echo, "x-forwarded-access-token");
+    assert_eq!(token.len(), 1);
+    assert_eq!(
+        seen(&echo, "authorization"),
+        [format!("Bearer {}", token[0]).as_str()]
+    );
+    // A client's own Authorization never reaches the upstream then.
+    let anonymous = echo_of(
+        api()
+            .get(format!("{}/public/x", s.base))
+            .header("authorization", "Bearer forged")
+            .send()
+            .await
+            .expect("request"),
+    )
+    .await;
+    assert!(seen(&anonymous, "authorization").is_empty(), "{anonymous}");
+}
+
+async fn echo_of(response: reqwest::Response) -> Value {
+    echo(response).await
+}
+
+/// Every case and `_`/`-` spelling of every identity header.
+fn spoofed_names() -> Vec<String> {
+    let mut names = Vec::new();
+    for base in [
+        "X-Forwarded-User",
+        "X-Forwarded-Email",
+        "X-Forwarded-Preferred-Username",
+        "X-Forwarded-Groups",
+        "X-Forwarded-Access-Token",
+    ] {
+        names.push(base.to_owned());
+        names.push(base.to_ascii_lowercase());
+        names.push(base.to_ascii_uppercase());
+        names.push(base.replace('-', "_"));
+        names.push(base.to_ascii_lowercase().replace('-', "_"));
+        // One underscore only, in the middle.
+        names.push(base.replacen('-', "_", 1));
+    }
+    names
+}
+
+#[tokio::test]
+async fn smuggled_identity_headers_never_reach_the_upstream_on_any_path() {
+    let s = setup(&[("SKIP_AUTH", SKIP)], "").await;
+    let browser = Browser::new();
+    browser.sign_in(&s.base, s.idp.issuer(), "bob").await;
+    let cookie = browser.cookie(&s.base);
+    for name in spoofed_names() {
+        // Raw requests: no client library may rewrite the names.
+        for (path, with_cookie) in [("/public/x", false), ("/public/x", true), ("/whoami", true)] {
+            let mut head = format!(
+                "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept: application/json\r\n{name}: alice-spoofed"
+            );
+            if with_cookie {
+                head.push_str(&format!("\r\nCookie: {cookie}"));
+            }
+            let answer = raw(s.gate.addr(), &head).await;
+            assert_eq!(answer.status, 200, "{name} {path}: {}", answer.head);
+            assert!(
+                !answer.body.contains("alice-spoofed"),
+                "{name} on {path} (signed in: {with_cookie}) reached the upstream: {}",
+                answer.body
+            );
+            let echo: Value = serde_json::from_str(&answer.body).expect("echo");
+            if with_cookie {
+                assert_eq!(seen(&echo, "x-forwarded-user"), ["bob"], "{name}");
+            } else {
+                assert!(seen(&echo, "x-forwarded-user").is_empty(), "{name}");
+            }
+        }
+    }
+    // Renamed headers: both the configured name and the default are stripped.
+    let renamed = setup(&[("SKIP_AUTH", SKIP), ("USER_HEADER", "X-Remote-User")], "").await;
+    for name in [
+        "X-Remote-User",
+        "x_remote_user",
+        "X-Forwarded-User",
+        "x_forwarded_user",
+    ] {
+        let head = format!("GET /public/x HTTP/1.1\r\nHost: h\r\n{name}: spoofed");
+        let answer = raw(renamed.gate.addr(), &head).await;
+        assert_eq!(answer.status, 200);
+        assert!(!answer.body.contains("spoofed"), "{name}: {}", answer.body);
+    }
+}
+
+#[tokio::test]
+async fn skip_auth_rules_match_the_normalised_path_only() {
+    let s = setup(&[("SKIP_AUTH", SKIP)], "").await;
+    let addr = s.gate.addr();
+    let get =
+        |target: &str| format!("GET {target} HTTP/1.1\r\nHost: h\r\nAccept: application/json");
+    for target in [
+        "/public/x",
+        "/public/",
+        "/public/x?next=/private",
+        "/public/a/../b",
+        "/",
+        "/x/../public/y",
+    ] {
+        let answer = raw(addr, &get(target)).await;
+        assert_eq!(
+            answer.status, 200,
+            "{target} should skip auth: {}",
+            answer.head
+        );
+    }
+    for target in [
+        "/private",
+        "/public/../private",
+        "/public/./../private",
+        "/public/%2e%2e/private",
+        "/public/%2E%2E/private",
+        "/public/.%2e/private",
+        "/public%2F..%2Fprivate",
+        "/public%2f..%2fprivate",
+        "/public/%252e%252e/private",
+        "/public/%252e%252e%252fprivate",
+        "/public/..;/private",
+        "/public;x=1/../private",
+        "/public/..%3B/private",
+        "/public\\..\\private",
+        "/public/..%5Cprivate",
+        "/private?/public/",
+        "/private?x=/public/",
+        "/private%3F/public/",
+        "/private#/public/",
+        "/private%23/public/",
+        "/PUBLIC/x",
+        "/Public/x",
+        "//public/../private",
+        "/private/public/",
+        "/public/%00/../../private",
+    ] {
+        let answer = raw(addr, &get(target)).await;
+        assert!(
+            answer.status == 401 || answer.status == 400,
+            "{target} must not skip auth, got {}: {}",
+            answer.status,
+            answer.body
+        );
+        assert!(
+            !answer.body.contains("\"target\""),
+            "{target} reached the upstream"
+        );
+    }
+    // The method part of a rule: only GET / is public.
+    let post = raw(
+        addr,
+        "POST / HTTP/1.1\r\nHost: h\r\nAccept: application/json\r\nContent-Length: 0",
+    )
+    .await;
+    assert_eq!(post.status, 401, "{}", post.head);
+    let head = raw(addr, "HEAD / HTTP/1.1\r\nHost: h").await;
+    assert_eq!(head.status, 401, "{}", head.head);
+}
+
+#[tokio::test]
+async fn a_health_check_user_agent_never_skips_auth() {
+    let s = setup(&[("SKIP_AUTH", SKIP)], "").await;
+    for agent in [
+        "kube-probe/1.29",
+        "ELB-HealthChecker/2.0",
+        "GoogleHC/1.0",
+        "Consul Health Check",
+        "oauth2-proxy-health",
+    ] {
+        let response = api()
+            .get(format!("{}/private", s.base))
+            .header("user-agent", agent)
+            .header("accept", "application/json")
+            .send()
+            .await
+            .expect("request");
+        assert_eq!(response.status(), StatusCode::UNAUTHORIZED, "{agent}");
+    }
+    // The gate's own probes answer without touching the upstream.
+    let healthz = api()
+        .get(format!("{}/oauth2/healthz", s.base))
+        .send()
+        .await
+        .expect("healthz");
+    assert_eq!(healthz.status(), StatusCode::OK);
+}
+
+#[tokio::test]
+async fn browsers_are_sent_to_login_and_apis_get_401_json() {
+    let s = setup(&[], "").await;
+    let browser = api()
+        .get(format!("{}/private/page?a=1", s.base))
+        .header("accept", "text/html")
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(browser.status(), StatusCode::FOUND);
+    let location = browser.headers()["location"].to_str().expect("location");
+    assert_eq!(location, "/oauth2/login?returnTo=%2Fprivate%2Fpage%3Fa%3D1");
+    let json = api()
+        .get(format!("{}/private", s.base))
+        .header("accept", "application/json")
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(json.status(), StatusCode::UNAUTHORIZED);
+    let body: Value = json.json().await.expect("json");
+    assert!(body["error"].is_string(), "{body}");
+}
+
+#[tokio::test]
+async fn forwarded_headers_from_an_untrusted_peer_are_replaced() {
+    let s = setup(&[("SKIP_AUTH", SKIP)], "").await;
+    let head = "GET /public/x HTTP/1.1\r\nHost: app.example\r\nX-Forwarded-For: 6.6.6.6\r\n\
+                X-Forwarded-Proto: https\r\nX-Forwarded-Host: evil.example\r\nX-Real-IP: 6.6.6.6\r\n\
+                X_Forwarded_For: 6.6.6.6\r\nForwarded: for=6.6.6.6\r\nX-Forwarded-Uri: /x\r\nX-Request-Id: forged";
+    let answer = raw(s.gate.addr(), head).await;
+    assert_eq!(answer.status, 200);
+    let echo: Value = serde_json::from_str(&answer.body).expect("echo");
+    assert_eq!(seen(&echo, "x-forwarded-for"), ["127.0.0.1"]);
+    assert_eq!(seen(&echo, "x-forwarded-proto"), ["http"]);
+    assert_eq!(seen(&echo, "x-forwarded-host"), ["app.example"]);
+    assert!(!answer.body.contains("6.6.6.6"), "{}", answer.body);
+    assert!(!answer.body.contains("evil.example"));
+    assert!(seen(&echo, "x-forwarded-uri").is_empty());
+    assert_ne!(seen(&echo, "x-request-id"), ["forged"]);
+    // From a trusted proxy they are believed, and the peer is appended.
+    let trusted = setup(
+        &[("SKIP_AUTH", SKIP), ("TRUSTED_PROXIES", "127.0.0.1/32")],
+        "",
+    )
+    .await;
+    let answer = raw(trusted.gate.addr(), head).await;
+    let echo: Value = serde_json::from_str(&answer.body).expect("echo");
+    assert_eq!(seen(&echo, "x-forwarded-for"), ["6.6.6.6, 127.0.0.1"]);
+    assert_eq!(seen(&echo, "x-forwarded-proto"), ["https"]);
+    assert_eq!(seen(&echo, "x-forwarded-host"), ["evil.example"]);
+}
+
+#[tokio::test]
+async fn auth_request_answers_202_with_identity_or_401_and_reads_the_uri_only_from_trusted_proxies()
+{
+    // Not trusted: a spoofed X-Forwarded-Uri of a public path must not pass.
+    let s = setup(&[("SKIP_AUTH", SKIP)], "").await;
+    let auth = format!("{}/oauth2/auth", s.base);
+    for uri in ["/public/x", "/"] {
+        let response = api()
+            .get(&auth)
+            .header("x-forwarded-uri", uri)
+            .header("x-forwarded-method", "GET")
+            .send()
+            .await
+            .expect("auth");
+        assert_eq!(response.status(), StatusCode::UNAUTHORIZED, "{uri}");
+    }
+    let browser = Browser::new();
+    browser.sign_in(&s.base, s.idp.issuer(), "alice").await;
+    let response = browser.client.get(&auth).send().await.expect("auth");
+    assert_eq!(response.status(), StatusCode::ACCEPTED);
+    assert_eq!(response.headers()["x-forwarded-user"], "alice");
+    assert_eq!(response.headers()["x-forwarded-email"], "alice@example.com");
+    assert_eq!(response.headers()["x-forwarded-groups"], "admin,users");
+
+    // Trusted: the original URI decides the skip-auth rules.
+    let t = setup(&[("SKIP_AUTH", SKIP), ("TRUSTED_PROXIES", "127.0.0.1")], "").await;
+    let auth = format!("{}/oauth2/auth", t.base);
+    let ask = |uri: &'static str, method: &'static str| {
+        let auth = auth.clone();
+        async move {
+            api()
+                .get(&auth)
+                .header("x-forwarded-uri", uri)
+                .header("x-forwarded-method", method)
+                .send()
+                .await
+                .expect("auth")
+                .status()
+        }
+    };
+    assert_eq!(ask("/public/x", "GET").await, StatusCode::ACCEPTED);
+    assert_eq!(ask("/", "GET").await, StatusCode::ACCEPTED);
+    assert_eq!(ask("/", "POST").await, StatusCode::UNAUTHORIZED);
+    assert_eq!(ask("/private", "GET").await, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        ask("/public/../private", "GET").await,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        ask("/public/%2e%2e/private?x", "GET").await,
+        StatusCode::UNAUTHORIZED
+    );
+}
+
+#[tokio::test]
+async fn authorization_rules_refuse_with_a_403_that_names_the_rule() {
+    let toml = r#"
+[[authorization]]
+prefix = "/admin"
+groups = ["admin"]
+
+[[authorization]]
+prefix = "/staff"
+email_domains = ["example.org"]
+"#;
+    let mallory = DevUser::new(
+        "mallory",
+        json!({"email": "mallory@evil.com@example.com", "email_verified": true, "groups": ["users"]})
+            .as_object()
+            .cloned()
+            .expect("object"),
+    );
+    let carol = DevUser::new(
+        "carol",
+        json!({"email": "carol@example.org", "email_verified": true, "groups": ["users"]})
+            .as_object()
+            .cloned()
+            .expect("object"),
+    );
+    let s = setup_with(&[], toml, |c| c.with_user(mallory).with_user(carol)).await;
+    let status = |browser: &Browser, path: &str| {
+        let url = format!("{}{path}", s.base);
+        let client = browser.client.clone();
+        async move {
+            let r = client
+                .get(url)
+                .header("accept", "text/html")
+                .send()
+                .await
+                .expect("get");
+            (r.status(), r.text().await.unwrap_or_default())
+        }
+    };
+    let alice = Browser::new();
+    alice.sign_in(&s.base, s.idp.issuer(), "alice").await;
+    assert_eq!(status(&alice, "/admin/x").await.0, StatusCode::OK);
+    assert_eq!(status(&alice, "/ADMIN/x").await.0, StatusCode::OK);
+    // alice@example.com is not at example.org.
+    assert_eq!(status(&alice, "/staff").await.0, StatusCode::FORBIDDEN);
+
+    let bob = Browser::new();
+    bob.sign_in(&s.base, s.idp.issuer(), "bob").await;
+    for path in [
+        "/admin",
+        "/admin/x",
+        "/ADMIN/x",
+        "/Admin/../admin/x",
+        "/x/../admin",
+        "/admin;x",
+        "/admin%2Fx",
+    ] {
+        let (code, page) = status(&bob, path).await;
+        assert_eq!(code, StatusCode::FORBIDDEN, "{path}");
+        assert!(page.contains("/admin"), "the page names the rule: {page}");
+        assert!(page.contains("admin"), "{page}");
+        assert!(!page.contains("\"target\""), "reached the upstream");
+    }
+    // bob@example.org has an unverified address: refused.
+    assert_eq!(status(&bob, "/staff").await.0, StatusCode::FORBIDDEN);
+
+    let carol = Browser::new();
+    carol.sign_in(&s.base, s.idp.issuer(), "carol").await;
+    assert_eq!(status(&carol, "/staff/x").await.0, StatusCode::OK);
+
+    // A multi-@ address is never a match for a domain.
+    let mallory = Browser::new();
+    mallory.sign_in(&s.base, s.idp.issuer(), "mallory").await;
+    let (code, page) = status(&mallory, "/staff").await;
+    assert_eq!(code, StatusCode::FORBIDDEN);
+    assert!(page.contains("/staff"), "{page}");
+}
+
+#[tokio::test]
+async fn logout_clears_the_cookie_and_a_copy_of_it_is_refused() {
+    let s = setup(&[], "").await;
+    let browser = Browser::new();
+    browser.sign_in(&s.base, s.idp.issuer(), "alice").await;
+    let copied = browser.cookie(&s.base);
+    let logout = browser
+        .client
+        .post(format!("{}/oauth2/logout", s.base))
+        .send()
+        .await
+        .expect("logout");
+    assert!(logout.status().is_redirection(), "{}", logout.status());
+    let cleared = logout
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .any(|c| c.starts_with(&format!("{SESSION_COOKIE}=")) && c.contains("Max-Age=0"));
+    assert!(
+        cleared,
+        "logout must clear the session cookie: {:?}",
+        logout.headers()
+    );
+    let replay = api()
+        .get(format!("{}/whoami", s.base))
+        .header("cookie", copied)
+        .header("accept", "application/json")
+        .send()
+        .await
+        .expect("replay");
+    assert_eq!(replay.status(), StatusCode::UNAUTHORIZED);
+}
+
+#[tokio::test]
+async fn an_upstream_that_is_down_or_slow_gets_a_clear_502_or_504() {
+    let dead = dead_port().await;
+    let port = free_port();
+    let base = format!("http://127.0.0.1:{port}");
+    let idp = start_idp(std::slice::from_ref(&base), |c| c).await;
+    let upstream: std::net::SocketAddr = format!("127.0.0.1:{dead}").parse().expect("addr");
+    let gate = start_gate(port, idp.issuer(), upstream, &[("SKIP_AUTH", SKIP)], "").await;
+    let json = api()
+        .get(format!("http://{}/public/x", gate.addr()))
+        .header("accept", "application/json")
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(json.status(), StatusCode::BAD_GATEWAY);
+    let body: Value = json.json().await.expect("json");
+    assert_eq!(body["error"], "bad_gateway");
+    let html = api()
+        .get(format!("http://{}/public/x", gate.addr()))
+        .header("accept", "text/html")
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(html.status(), StatusCode::BAD_GATEWAY);
+    assert!(html.text().await.expect("text").contains("<h1>502"));
+
+    let s = setup(&[("SKIP_AUTH", SKIP), ("UPSTREAM_TIMEOUT", "0.3")], "").await;
+    let slow = api()
+        .get(format!("{}/public/../slow", s.base).replace("/public/../", "/public/x/../../"))
+        .send()
+        .await
+        .expect("request");
+    // reqwest resolves the dot segments itself: /slow needs auth.
+    assert_eq!(slow.status(), StatusCode::UNAUTHORIZED);
+    let s2 = setup(&[("SKIP_AUTH", "^/slow"), ("UPSTREAM_TIMEOUT", "0.3")], "").await;
+    let slow = api()
+        .get(format!("{}/slow", s2.base))
+        .header("accept", "application/json")
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(slow.status(), StatusCode::GATEWAY_TIMEOUT);
+    let body: Value = slow.json().await.expect("json");
+    assert_eq!(body["error"], "upstream_timeout");
+}
+
+#[tokio::test]
+async fn a_body_over_the_limit_is_refused_with_413() {
+    let s = setup(&[("SKIP_AUTH", "^/upload"), ("MAX_BODY_BYTES", "1000")], "").await;
+    let ok = api()
+        .post(format!("{}/upload", s.base))
+        .body(vec![b'a'; 1000])
+        .send()
+        .await
+        .expect("upload");
+    assert_eq!(ok.status(), StatusCode::OK);
+    let too_big = api()
+        .post(format!("{}/upload", s.base))
+        .header("accept", "application/json")
+        .body(vec![b'a'; 1001])
+        .send()
+        .await
+        .expect("upload");
+    assert_eq!(too_big.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    // A chunked body that grows past the limit never reaches the upstream whole.
+    let chunks = futures_util::stream::iter(
+        (0..4).map(|_| Ok::<_, std::io::Error>(bytes::Bytes::from(vec![b'a'; 600]))),
+    );
+    let chunked = api()
+        .post(format!("{}/upload", s.base))
+        .body(reqwest::Body::wrap_stream(chunks))
+        .send()
+        .await;
+    if let Ok(response) = chunked
+        && response.status() == StatusCode::OK
+    {
+        let body: Value = response.json().await.expect("json");
+        assert!(body["bytes"].as_u64().unwrap_or(0) <= 1000, "{body}");
+    }
+}
+
+#[tokio::test]
+async fn a_websocket_echo_passes_through_for_a_signed_in_user_only() {
+    let s = setup(&[], "").await;
+    let browser = Browser::new();
+    browser.sign_in(&s.base, s.idp.issuer(), "alice").await;
+    let cookie = browser.cookie(&s.base);
+    let (mut stream, head) = websocket_handshake(s.gate.addr(), "/ws", &cookie).await;
+    assert!(head.starts_with("HTTP/1.1 101"), "{head}");
+    let expected = websocket_accept("dGhlIHNhbXBsZSBub25jZQ==");
+    assert!(
+        head.to_ascii_lowercase().contains(&format!(
+            "sec-websocket-accept: {}",
+            expected.to_ascii_lowercase()
+        )),
+        "{head}"
+    );
+    for message in [&b"hello through the gate"[..], &[0u8, 1, 2, 255][..]] {
+        stream.write_all(message).await.expect("write");
+        let mut back = vec![0u8; message.len()];
+        tokio::time::timeout(Duration::from_secs(5), stream.read_exact(&mut back))
+            .await
+            .expect("echo in time")
+            .expect("read");
+        assert_eq!(back, message);
+    }
+    // Without a session the handshake is refused before the upstream.
+    let (_stream, head) = websocket_handshake(s.gate.addr(), "/ws", "x=y").await;
+    assert!(head.starts_with("HTTP/1.1 401"), "{head}");
+}
+
+#[tokio::test]
+async fn a_100_mb_upload_and_download_stream_in_bounded_memory() {
+    let s = setup(&[("SKIP_AUTH", "^/upload,^/download")], "").await;
+    const TOTAL: u64 = 100 * 1000 * 1000;
+    let before = rss_bytes();
+    let chunk = bytes::Bytes::from(vec![b'u'; 256 * 1024]);
+    let count = TOTAL / chunk.len() as u64;
+    let upload_total = count * chunk.len() as u64;
+    let stream =
+        futures_util::stream::iter((0..count).map(move |_| Ok::<_, std::io::Error>(chunk.clone())));
+    let uploaded: Value = api()
+        .post(format!("{}/upload", s.base))
+        .body(reqwest::Body::wrap_stream(stream))
+        .send()
+        .await
+        .expect("upload")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(uploaded["bytes"].as_u64(), Some(upload_total));
+    let mut download = api()
+        .get(format!("{}/download?bytes={TOTAL}", s.base))
+        .send()
+        .await
+        .expect("download");
+    assert_eq!(download.status(), StatusCode::OK);
+    let mut received: u64 = 0;
+    while let Some(chunk) = download.chunk().await.expect("chunk") {
+        received += chunk.len() as u64;
+    }
+    assert_eq!(received, TOTAL);
+    let after = rss_bytes();
+    let growth = after.saturating_sub(before);
+    eprintln!("RSS before {before} after {after} (growth {growth} bytes) for 2 x 100 MB");
+    assert!(
+        growth < 40 * 1024 * 1024,
+        "RSS grew by {growth} bytes: bodies were buffered"
+    );
+}
+
+#[tokio::test]
+async fn graceful_shutdown_lets_in_flight_requests_finish() {
+    let s = setup(&[("SKIP_AUTH", "^/slow")], "").await;
+    let url = format!("{}/slow", s.base);
+    let in_flight = tokio::spawn(async move { api().get(url).send().await.map(|r| r.status()) });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let addr = s.gate.addr();
+    let started = std::time::Instant::now();
+    s.gate.shutdown().await;
+    assert!(
+        started.elapsed() >= Duration::from_millis(800),
+        "shutdown did not wait for the request"
+    );
+    let status = in_flight
+        .await
+        .expect("join")
+        .expect("the in-flight request finished");
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        tokio::net::TcpStream::connect(addr).await.is_err(),
+        "still accepting after shutdown"
+    );
+}
+
+#[tokio::test]
+async fn health_readiness_and_metrics_on_their_own_listener() {
+    let s = setup(&[("SKIP_AUTH", SKIP)], "").await;
+    let ops = s.gate.metrics_addr().expect("ops listener");
+    api()
+        .get(format!("{}/public/x", s.base))
+        .send()
+        .await
+        .expect("request");
+    api()
+        .get(format!("{}/private", s.base))
+        .send()
+        .await
+        .expect("request");
+    let get = |path: &str| {
+        let url = format!("http://{ops}{path}");
+        async move { api().get(url).send().await.expect("ops") }
+    };
+    assert_eq!(get("/healthz").await.status(), StatusCode::OK);
+    assert_eq!(get("/readyz").await.status(), StatusCode::OK);
+    let metrics = get("/metrics").await.text().await.expect("text");
+    assert!(
+        metrics.contains("portcullis_proxy_requests_total{status=\"200\"}"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("portcullis_proxy_requests_total{status=\"401\"}"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("portcullis_proxy_request_duration_seconds_bucket"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("portcullis_proxy_session_cache_total"),
+        "{metrics}"
+    );
+    // The metrics are not on the public listener.
+    let public = api()
+        .get(format!("{}/metrics", s.base))
+        .header("accept", "application/json")
+        .send()
+        .await
+        .expect("get");
+    assert_eq!(public.status(), StatusCode::UNAUTHORIZED);
+    let _ = s.upstream;
+}
+
+#[tokio::test]
+async fn an_empty_route_prefix_puts_the_routes_at_the_root() {
+    let upstream = start_upstream().await;
+    let port = free_port();
+    let base = format!("http://127.0.0.1:{port}");
+    let client = portcullis_devidp::DevClient::confidential(
+        CLIENT_ID,
+        CLIENT_SECRET,
+        format!("{base}/callback"),
+    );
+    let idp = portcullis_devidp::start(
+        portcullis_devidp::DevIdpConfig::new()
+            .with_client(client)
+            .with_auto_approve("alice"),
+        "127.0.0.1:0".parse().expect("addr"),
+    )
+    .await
+    .expect("idp");
+    let gate = start_gate(port, idp.issuer(), upstream, &[("ROUTE_PREFIX", "")], "").await;
+    let browser = Browser::new();
+    let (url, status, body) = browser
+        .navigate(&format!("{base}/login?returnTo=%2Fwhoami"))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{url} {body}");
+    let echo: Value = serde_json::from_str(&body).expect("echo");
+    assert_eq!(seen(&echo, "x-forwarded-user"), ["alice"]);
+    let auth = browser
+        .client
+        .get(format!("{base}/auth"))
+        .send()
+        .await
+        .expect("auth");
+    assert_eq!(auth.status(), StatusCode::ACCEPTED);
+    drop(gate);
+}
