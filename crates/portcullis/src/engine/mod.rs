@@ -12,6 +12,7 @@
 //!   of a request, without I/O when the stores can answer from memory.
 //! - [`Engine::login`], [`Engine::logout`], [`Engine::logout_local`],
 //!   [`Engine::refresh`], [`Engine::fetch_userinfo`]: for handlers.
+//! - [`Engine::enforce`] with an [`AccessRule`]: the guards of protected routes.
 
 mod authenticate;
 mod callback;
@@ -21,6 +22,7 @@ mod logout;
 mod markers;
 pub(crate) mod persist;
 mod response;
+mod rule;
 mod tokens;
 
 use std::sync::Arc;
@@ -34,6 +36,7 @@ pub use logout::PostLogoutReturn;
 pub use response::EngineResponse;
 #[cfg(feature = "axum")]
 pub(crate) use response::append_cookies as append_set_cookies;
+pub use rule::AccessRule;
 
 use crate::config::{ConfigError, LogoutStorage, SessionStorage, Settings, join_base};
 use crate::error::OidcError;
