@@ -144,7 +144,8 @@ async fn status_of(url: &str, cookie: &str) -> StatusCode {
 
 #[actix_web::test]
 async fn claim_guards_admit_by_claim_and_refuse_others_with_a_403_that_names_the_rule() {
-    let env = start(|b| b).await;
+    // The dev OP releases `groups` for the `groups` scope.
+    let env = start(|b| b.scope("openid profile email groups")).await;
     let alice = sign_in_as(&Agent::browser(), &env.base, env.idp.issuer(), "alice").await;
     let bob = sign_in_as(&Agent::browser(), &env.base, env.idp.issuer(), "bob").await;
     for path in ["/admin", "/verified", "/en-gb"] {
@@ -194,16 +195,17 @@ async fn refresh_through_the_handle_rewrites_the_session_cookie() {
     let env = start(|b| b).await;
     let agent = Agent::browser();
     let alice = sign_in_as(&agent, &env.base, env.idp.issuer(), "alice").await;
-    let refreshed = get_with_cookie(&env.url("/refresh"), &alice.cookie, "text/plain").await;
+    let refreshed = agent
+        .request(reqwest::Method::GET, &env.url("/refresh"), "text/plain")
+        .await;
     assert_eq!(refreshed.status(), StatusCode::OK);
     let cookies = set_cookies(&refreshed);
     assert!(
         cookies.iter().any(|c| c.starts_with("portcullis.session=")),
         "no new session cookie: {cookies:?}"
     );
-    // The agent stores it; the new session carries new tokens.
-    let landing = agent.navigate(&env.url("/refresh")).await;
-    assert_eq!(landing.body, "Refreshed");
+    assert_eq!(refreshed.text().await.expect("body"), "Refreshed");
+    // The agent stored the new cookie: its session carries the new tokens.
     let after = agent.navigate(&env.url("/session")).await;
     let after: Value = serde_json::from_str(&after.body).expect("session json");
     assert_eq!(after["sub"], "alice");
