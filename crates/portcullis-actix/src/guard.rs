@@ -26,29 +26,29 @@ use crate::convert::{into_actix, request_headers};
 /// [`claim_equals`], [`claim_includes`] or [`claim_check`], or from any
 /// [`AccessRule`].
 #[derive(Clone, Debug)]
-pub struct Guard {
+pub struct GuardMiddleware {
     rule: AccessRule,
 }
 
-impl From<AccessRule> for Guard {
+impl From<AccessRule> for GuardMiddleware {
     fn from(rule: AccessRule) -> Self {
         Self { rule }
     }
 }
 
 /// Requires a signed-in user (useful when `auth_required` is off).
-pub fn requires_auth() -> Guard {
+pub fn requires_auth() -> GuardMiddleware {
     AccessRule::authenticated().into()
 }
 
 /// Requires the claim `name` to equal `value` exactly (JSON equality).
-pub fn claim_equals(name: impl Into<String>, value: impl Into<Value>) -> Guard {
+pub fn claim_equals(name: impl Into<String>, value: impl Into<Value>) -> GuardMiddleware {
     AccessRule::claim_equals(name, value).into()
 }
 
 /// Requires the claim `name` to include every one of `values`. The claim may
 /// be a JSON array or a space-separated string (like `scope`).
-pub fn claim_includes<I, V>(name: impl Into<String>, values: I) -> Guard
+pub fn claim_includes<I, V>(name: impl Into<String>, values: I) -> GuardMiddleware
 where
     I: IntoIterator<Item = V>,
     V: Into<String>,
@@ -58,14 +58,14 @@ where
 
 /// Requires a custom check over all claims to pass. `rule` describes it in
 /// the 403 body (for example "must be an administrator").
-pub fn claim_check<F>(rule: impl Into<String>, check: F) -> Guard
+pub fn claim_check<F>(rule: impl Into<String>, check: F) -> GuardMiddleware
 where
     F: Fn(&Map<String, Value>) -> bool + Send + Sync + 'static,
 {
     AccessRule::claim_check(rule, check).into()
 }
 
-impl<S, B> Transform<S, ServiceRequest> for Guard
+impl<S, B> Transform<S, ServiceRequest> for GuardMiddleware
 where
     S: Service<ServiceRequest, Response = ServiceResponse<B>, Error = Error> + 'static,
     B: MessageBody + 'static,
@@ -84,7 +84,7 @@ where
     }
 }
 
-/// The service produced by [`Guard`].
+/// The service produced by [`GuardMiddleware`].
 pub struct GuardService<S> {
     service: S,
     rule: AccessRule,

@@ -40,11 +40,11 @@
 //!         App::new()
 //!             .wrap(oidc.clone())
 //!             .route("/", web::get().to(home))
-//!             .service(web::resource("/profile").wrap(requires_auth()).get(profile))
+//!             .service(web::resource("/profile").wrap(requires_auth()).route(web::get().to(profile)))
 //!             .service(
 //!                 web::resource("/admin")
 //!                     .wrap(claim_includes("groups", ["admin"]))
-//!                     .get(admin),
+//!                     .route(web::get().to(admin)),
 //!             )
 //!     })
 //!     .bind(("127.0.0.1", 3000))?
@@ -89,7 +89,12 @@ mod middleware;
 
 pub use error::Error;
 pub use extract::{Tokens, User};
-pub use guard::{Guard, claim_check, claim_equals, claim_includes, requires_auth};
+pub use guard::{GuardMiddleware, claim_check, claim_equals, claim_includes, requires_auth};
 pub use handle::{Oidc, SessionUpdate};
 pub use middleware::{OidcFuture, OidcMiddleware, OidcResponse, OidcService};
 pub use portcullis::{AccessRule, LoginOptions, LogoutOptions, OidcError, OidcLayerBuilder};
+
+/// The README's code blocks, compiled as doctests.
+#[doc = include_str!("../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;
