@@ -463,3 +463,116 @@ pub mod oidc_provider {
         })
     }
 }
+
+/// The machine's Redis, shared by the replicas of the multi-replica case.
+pub const REDIS: &str = "redis://127.0.0.1:6379";
+
+/// Whether the machine's Redis answers; a missing one fails in CI
+/// (`PORTCULLIS_REQUIRE_ALL=1`) and skips loudly elsewhere.
+pub fn redis_available() -> bool {
+    let up = std::net::TcpStream::connect_timeout(
+        &"127.0.0.1:6379".parse().expect("addr"),
+        Duration::from_secs(1),
+    )
+    .is_ok();
+    if !up {
+        crate::support::skip_or_fail("Redis is not running on 127.0.0.1:6379");
+    }
+    up
+}
+
+/// Starts the example `name` on `port` with `BASE_URL` `base` (the load
+/// balancer's address, shared by every replica) and the given stores.
+fn replica(name: &str, port: u16, base: &str, issuer: &str, stores: &[(&str, &str)]) -> Child {
+    let mut command = Command::new(example_binary(name));
+    command
+        .env("ISSUER_BASE_URL", issuer)
+        .env("CLIENT_ID", CLIENT_ID)
+        .env("CLIENT_SECRET", CLIENT_SECRET)
+        .env("BASE_URL", base)
+        .env("SECRET", "multi-replica-cookie-secret-0123456789")
+        .env("PORT", port.to_string())
+        .env("RUST_LOG", "warn")
+        .env_remove("SESSION_STORE")
+        .env_remove("LOGOUT_STORE")
+        .envs(stores.iter().copied())
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .kill_on_drop(true);
+    command
+        .spawn()
+        .unwrap_or_else(|e| panic!("start a replica of the {name} example: {e}"))
+}
+
+async fn wait_up(agent: &Agent, url: &str) {
+    for _ in 0..150 {
+        if agent.client.get(url).send().await.is_ok() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("{url} did not come up");
+}
+
+async fn api_status(agent: &Agent, url: &str) -> StatusCode {
+    agent
+        .request(Method::GET, url, "application/json")
+        .await
+        .status()
+}
+
+/// Two replicas of example `name` behind one `BASE_URL`, sharing one Redis
+/// through `stores`: a session made on B works on A, a back-channel logout
+/// delivered to B ends it on A within a second, and a new login works.
+pub async fn back_channel_logout_reaches_the_other_replica(name: &str, stores: &[(&str, &str)]) {
+    let (port_a, port_b) = (free_port(), free_port());
+    // The load balancer's address: the OP sends the browser and the
+    // back-channel logout there (replica B); replica A shares the cookies.
+    let base = format!("http://127.0.0.1:{port_b}");
+    let idp = portcullis_devidp::start(
+        DevIdpConfig::new()
+            .with_client(
+                DevClient::confidential(CLIENT_ID, CLIENT_SECRET, format!("{base}/callback"))
+                    .with_post_logout_redirect_uri(format!("{base}/"))
+                    .with_backchannel_logout_uri(format!("{base}/backchannel-logout")),
+            )
+            .with_auto_approve("alice"),
+        "127.0.0.1:0".parse().expect("addr"),
+    )
+    .await
+    .expect("dev idp");
+    let _a = replica(name, port_a, &base, idp.issuer(), stores);
+    let _b = replica(name, port_b, &base, idp.issuer(), stores);
+    let agent = Agent::browser();
+    let on_a = format!("http://127.0.0.1:{port_a}/profile");
+    let on_b = format!("{base}/profile");
+    wait_up(&agent, &format!("http://127.0.0.1:{port_a}/")).await;
+    wait_up(&agent, &format!("{base}/")).await;
+
+    // Log in through B, use the session on A.
+    let profile = agent.navigate(&on_b).await;
+    assert_eq!(profile.status, StatusCode::OK, "{}", profile.body);
+    assert_eq!(api_status(&agent, &on_a).await, StatusCode::OK);
+
+    // The OP ends the session: the logout token goes to B only.
+    assert_eq!(idp.end_sessions_of("alice").await, 1);
+    let start = std::time::Instant::now();
+    loop {
+        let status = api_status(&agent, &on_a).await;
+        if status == StatusCode::UNAUTHORIZED {
+            break;
+        }
+        assert_eq!(status, StatusCode::OK);
+        assert!(
+            start.elapsed() < Duration::from_secs(1),
+            "the session was still alive on A a second after the back-channel logout"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(api_status(&agent, &on_b).await, StatusCode::UNAUTHORIZED);
+
+    // A new login works, on both replicas.
+    let again = agent.navigate(&on_b).await;
+    assert_eq!(again.status, StatusCode::OK, "{}", again.body);
+    assert_eq!(api_status(&agent, &on_a).await, StatusCode::OK);
+}
