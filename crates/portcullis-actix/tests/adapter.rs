@@ -58,6 +58,14 @@ async fn local_logout(oidc: Oidc) -> Result<HttpResponse, Error> {
     Ok(response)
 }
 
+async fn own_callback(
+    oidc: Oidc,
+    request: actix_web::HttpRequest,
+    payload: web::Payload,
+) -> HttpResponse<bytes::Bytes> {
+    oidc.callback(&request, payload).await
+}
+
 async fn sign_in_here(oidc: Oidc) -> HttpResponse<bytes::Bytes> {
     oidc.login(LoginOptions::returning_to("/session")).await
 }
@@ -76,6 +84,7 @@ fn routes(config: &mut web::ServiceConfig) {
         .route("/refresh", web::get().to(refresh))
         .route("/local-logout", web::get().to(local_logout))
         .route("/sign-in-here", web::get().to(sign_in_here))
+        .route("/callback", web::route().to(own_callback))
         .service(
             web::scope("/admin")
                 .wrap(claim_includes("groups", ["admin"]))
@@ -332,4 +341,45 @@ async fn without_the_middleware_extractors_and_guards_answer_500_layer_missing()
         .to_request();
     let body = actix_web::test::call_and_read_body(&app, request).await;
     assert_eq!(body.as_ref(), b"false");
+}
+
+#[actix_web::test]
+async fn a_callback_route_of_the_apps_own_signs_in_through_the_handle() {
+    let env = start(|b| {
+        b.routes(portcullis::Routes {
+            callback: None,
+            ..Default::default()
+        })
+    })
+    .await;
+    let agent = Agent::browser();
+    let alice = sign_in_as(&agent, &env.base, env.idp.issuer(), "alice").await;
+    assert_signed_in(
+        &env.base,
+        &alice.cookie,
+        "signed in through the app's own callback",
+    )
+    .await;
+    // A form_post body reaches the engine (nobody started this login)...
+    let response = bare_client()
+        .post(env.url("/callback"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .header("accept", "application/json")
+        .body("code=stolen&state=forged")
+        .send()
+        .await
+        .expect("callback");
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+    let body: Value = response.json().await.expect("json");
+    assert!(body["error"].is_string(), "{body}");
+    // ...and one over the limit is refused by the handle before it does.
+    let huge = "x".repeat(portcullis::engine::MAX_ROUTE_BODY + 1);
+    let response = bare_client()
+        .post(env.url("/callback"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(format!("state={huge}"))
+        .send()
+        .await
+        .expect("callback");
+    assert_eq!(response.status(), StatusCode::PAYLOAD_TOO_LARGE);
 }
