@@ -184,6 +184,76 @@ mod tests {
         assert_eq!(actix.body().as_ref(), b"{\"error\":\"x\"}");
     }
 
+    /// An engine against a dev OP on loopback.
+    async fn engine() -> (portcullis::Engine, portcullis_devidp::RunningDevIdp) {
+        let base = "http://127.0.0.1:9";
+        let idp = portcullis_devidp::start(
+            portcullis_devidp::DevIdpConfig::new().with_client(
+                portcullis_devidp::DevClient::confidential(
+                    "rp",
+                    "rp-secret",
+                    format!("{base}/callback"),
+                ),
+            ),
+            "127.0.0.1:0".parse().expect("addr"),
+        )
+        .await
+        .expect("dev idp");
+        let engine = portcullis::OidcLayerBuilder::default()
+            .issuer_base_url(idp.issuer())
+            .client_id("rp")
+            .client_secret("rp-secret")
+            .base_url(base)
+            .secret("convert-tests-cookie-secret-0123456789abcdef")
+            .build_engine()
+            .await
+            .expect("engine");
+        (engine, idp)
+    }
+
+    fn set_cookies(headers: &ActixHeaders) -> Vec<String> {
+        headers
+            .get_all(actix_web::http::header::SET_COOKIE)
+            .filter_map(|v| v.to_str().ok().map(str::to_owned))
+            .collect()
+    }
+
+    #[actix_web::test]
+    async fn a_renewal_is_appended_unless_the_handler_wrote_the_session_itself() {
+        let (engine, _idp) = engine().await;
+        let renewal = || {
+            vec![http::HeaderValue::from_static(
+                "portcullis.session=renewed; Path=/",
+            )]
+        };
+
+        let mut untouched = ActixHeaders::new();
+        untouched.append(
+            actix_web::http::header::SET_COOKIE,
+            HeaderValue::from_static("other=1; Path=/"),
+        );
+        apply_renewal(&engine, renewal(), &mut untouched);
+        assert_eq!(
+            set_cookies(&untouched),
+            ["other=1; Path=/", "portcullis.session=renewed; Path=/"]
+        );
+
+        let mut written = ActixHeaders::new();
+        written.append(
+            actix_web::http::header::SET_COOKIE,
+            HeaderValue::from_static("portcullis.session=by-handler; Path=/"),
+        );
+        apply_renewal(&engine, renewal(), &mut written);
+        assert_eq!(
+            set_cookies(&written),
+            ["portcullis.session=by-handler; Path=/"]
+        );
+
+        let mut nothing = ActixHeaders::new();
+        apply_renewal(&engine, Vec::new(), &mut nothing);
+        assert!(set_cookies(&nothing).is_empty());
+    }
+
     #[test]
     fn a_request_without_a_query_has_none_and_methods_carry_over() {
         let request = TestRequest::post().uri("/logout").to_http_request();
