@@ -7,13 +7,13 @@ use std::sync::Arc;
 
 use actix_web::dev::Payload;
 use actix_web::error::InternalError;
-use actix_web::{FromRequest, HttpRequest};
+use actix_web::{FromRequest, HttpMessage, HttpRequest};
 use futures_util::future::{Ready, ready};
 use portcullis::{ActiveSession, OidcError};
 use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
-use crate::context::{context_of, original_target};
+use crate::context::{RequestContext, original_target};
 use crate::convert::{into_actix, request_headers};
 
 /// The answer to a request that the middleware did not see (it is not
@@ -27,9 +27,12 @@ pub(crate) fn layer_missing(request: &HttpRequest) -> actix_web::Error {
 /// The session of a signed-in request; otherwise the engine's answer to an
 /// unauthenticated one, as the extractor's error.
 fn signed_in(request: &HttpRequest) -> Result<Arc<ActiveSession>, actix_web::Error> {
-    let ctx = context_of(request).ok_or_else(|| layer_missing(request))?;
-    match ctx.session {
-        Some(session) => Ok(session),
+    let extensions = request.extensions();
+    let ctx = extensions
+        .get::<RequestContext>()
+        .ok_or_else(|| layer_missing(request))?;
+    match &ctx.session {
+        Some(session) => Ok(session.clone()),
         None => {
             let headers = request_headers(request.headers());
             let rejection = ctx

@@ -19,7 +19,9 @@ use futures_util::future::{Either, MapOk, Ready, TryFutureExt, ready};
 use portcullis::{AccessRule, OidcError};
 use serde_json::{Map, Value};
 
-use crate::context::{context_of, original_target};
+use actix_web::HttpMessage;
+
+use crate::context::{RequestContext, original_target};
 use crate::convert::{into_actix, request_headers};
 
 /// A guard as an actix-web middleware. Build one with [`requires_auth`],
@@ -117,28 +119,32 @@ where
     forward_ready!(service);
 
     fn call(&self, request: ServiceRequest) -> Self::Future {
-        let refusal = match context_of(&request) {
-            None => {
-                let headers = request_headers(request.headers());
-                Some(OidcError::LayerMissing.to_response(&headers, "/"))
-            }
-            Some(ctx) => {
-                // A signed-in user the rule allows passes without the
-                // headers being converted; every refusal is the engine's.
-                let allowed = ctx
-                    .session
-                    .as_deref()
-                    .is_some_and(|session| self.rule.allows(session.claims()));
-                if allowed {
-                    None
-                } else {
+        let refusal = {
+            // Borrowed, not cloned: the hot path touches no reference count.
+            let extensions = request.extensions();
+            match extensions.get::<RequestContext>() {
+                None => {
                     let headers = request_headers(request.headers());
-                    ctx.engine.enforce(
-                        &self.rule,
-                        ctx.session.as_deref(),
-                        original_target(request.uri()),
-                        &headers,
-                    )
+                    Some(OidcError::LayerMissing.to_response(&headers, "/"))
+                }
+                Some(ctx) => {
+                    // A signed-in user the rule allows passes without the
+                    // headers being converted; every refusal is the engine's.
+                    let allowed = ctx
+                        .session
+                        .as_deref()
+                        .is_some_and(|session| self.rule.allows(session.claims()));
+                    if allowed {
+                        None
+                    } else {
+                        let headers = request_headers(request.headers());
+                        ctx.engine.enforce(
+                            &self.rule,
+                            ctx.session.as_deref(),
+                            original_target(request.uri()),
+                            &headers,
+                        )
+                    }
                 }
             }
         };

@@ -148,6 +148,20 @@ impl Oidc {
         )
     }
 
+    /// Renders an error of [`refresh`](Self::refresh) (or any other handle
+    /// method) for this request. A session that can no longer be refreshed
+    /// or used sends browsers to login (coming back here) and API clients a
+    /// 401, and clears the session cookie; every other error is
+    /// [`error_response`](Self::error_response)'s page or JSON body.
+    pub fn reject(&self, error: &OidcError) -> HttpResponse<Bytes> {
+        let target = self
+            .parts
+            .uri
+            .path_and_query()
+            .map_or("/", |pq| pq.as_str());
+        into_actix(self.ctx.engine.reject(error, target, &self.parts.headers))
+    }
+
     /// Renders an error for this request: an HTML page for browsers (with a
     /// link home to `BASE_URL`'s path), JSON otherwise.
     pub fn error_response(&self, error: &OidcError) -> HttpResponse<Bytes> {

@@ -51,6 +51,20 @@ async fn refresh(oidc: Oidc) -> Result<HttpResponse, Error> {
     Ok(response)
 }
 
+async fn refresh_or_reject(oidc: Oidc) -> HttpResponse<bytes::Bytes> {
+    match oidc.refresh().await {
+        Ok(update) => {
+            let mut response = HttpResponse::with_body(
+                actix_web::http::StatusCode::OK,
+                bytes::Bytes::from_static(b"Refreshed"),
+            );
+            update.apply_to(&mut response);
+            response
+        }
+        Err(error) => oidc.reject(&error),
+    }
+}
+
 async fn local_logout(oidc: Oidc) -> Result<HttpResponse, Error> {
     let update = oidc.logout_local().await?;
     let mut response = HttpResponse::Ok().body("Signed out locally");
@@ -82,6 +96,7 @@ fn routes(config: &mut web::ServiceConfig) {
         )
         .route("/session", web::get().to(session))
         .route("/refresh", web::get().to(refresh))
+        .route("/refresh-or-reject", web::get().to(refresh_or_reject))
         .route("/local-logout", web::get().to(local_logout))
         .route("/sign-in-here", web::get().to(sign_in_here))
         .route("/callback", web::route().to(own_callback))
@@ -382,4 +397,30 @@ async fn a_callback_route_of_the_apps_own_signs_in_through_the_handle() {
         .await
         .expect("callback");
     assert_eq!(response.status(), StatusCode::PAYLOAD_TOO_LARGE);
+}
+
+#[actix_web::test]
+async fn a_refresh_token_the_op_refuses_sends_the_browser_to_login_and_clears_the_session() {
+    let env = start(|b| b).await;
+    let agent = Agent::browser();
+    let alice = sign_in_as(&agent, &env.base, env.idp.issuer(), "alice").await;
+    // The agent refreshes: the OP rotates the refresh token.
+    let landing = agent.navigate(&env.url("/refresh-or-reject")).await;
+    assert_eq!(landing.body, "Refreshed");
+    // A copy of the old cookie carries the refused refresh token.
+    let api = get_with_cookie(&env.url("/refresh"), &alice.cookie, "application/json").await;
+    assert_eq!(api.status(), StatusCode::UNAUTHORIZED);
+    let body: Value = api.json().await.expect("json");
+    assert_eq!(body["error"], "reauthentication_required");
+    let browser = get_with_cookie(&env.url("/refresh-or-reject"), &alice.cookie, "text/html").await;
+    assert_eq!(browser.status(), StatusCode::FOUND);
+    assert_eq!(
+        browser.headers()[LOCATION],
+        "/login?returnTo=%2Frefresh-or-reject"
+    );
+    assert!(
+        support::rp::clears_cookie(&set_cookies(&browser), "portcullis.session"),
+        "{:?}",
+        set_cookies(&browser)
+    );
 }

@@ -126,6 +126,34 @@ impl Engine {
             Some(_) => None,
         }
     }
+
+    /// The answer to a handler's failed engine call (a refresh, userinfo,
+    /// ...) for a request with `headers`. A session that can no longer be
+    /// used (`unauthenticated`, `reauthentication_required`) sends browsers
+    /// to login (coming back to `original_target`), gives API clients a 401,
+    /// and clears the session cookie; every other error is the usual page or
+    /// JSON body (a 503 for an outage, which signs nobody out).
+    pub fn reject(
+        &self,
+        error: &OidcError,
+        original_target: &str,
+        headers: &HeaderMap,
+    ) -> EngineResponse {
+        if !matches!(
+            error,
+            OidcError::ReauthenticationRequired | OidcError::Unauthenticated
+        ) {
+            return self.error_response(error, headers);
+        }
+        let mut response = self.reject_unauthenticated(original_target, headers);
+        match self.clear_session_cookies(headers) {
+            Ok(cookies) => super::response::append_cookies(response.headers_mut(), cookies),
+            Err(error) => {
+                tracing::warn!(error = %error.describe(), "could not build the cookies that clear the session")
+            }
+        }
+        response
+    }
 }
 
 #[cfg(test)]
