@@ -10,10 +10,14 @@
 #   bare-axum  the same handler in bare axum, no authentication (the ceiling)
 #   express    express-openid-connect 3.x (npm), requiresAuth() + res.json(req.oidc.user)
 #   axum-oidc  axum-oidc 0.6 (crates.io) with tower-sessions' MemoryStore
+#   actix      cargo example `actix_basic` (portcullis-actix, the same engine
+#              and cookie session in actix-web)
+#   bare-actix the same handler in bare actix-web (the ceiling for `actix`)
 # All apps sign in against one OP (`portcullis idp --auto-approve alice`), with
 # bench/login.mjs. Servers are pinned to core 0 and wrk to core 1 (taskset).
 # Per server: requests/s, p99 latency, server CPU time per request
-# (/proc/<pid>/stat utime+stime delta / requests), the ratio to bare axum, and
+# (/proc/<pid>/stat utime+stime delta / requests), the ratio to bare axum
+# (for `actix`: to bare actix-web), and
 # the size of the Cookie header. Table: bench/results/latest.md and stdout.
 #
 # Knobs (environment): DURATION (5s per round), ROUNDS (3), WARMUP (3s), CONNECTIONS (32),
@@ -30,18 +34,22 @@ ROUNDS=${ROUNDS:-3}
 WARMUP=${WARMUP:-3s}
 CONNECTIONS=${CONNECTIONS:-32}
 THREADS=${THREADS:-1}
-SERVERS=${SERVERS:-basic,basic-redis,bare-axum,express,axum-oidc}
+SERVERS=${SERVERS:-basic,basic-redis,bare-axum,express,axum-oidc,actix,bare-actix}
 REDIS_URL=${REDIS_URL:-redis://127.0.0.1:6379}
 BENCH_OP=${BENCH_OP:-portcullis}
 OP_PORT=${OP_PORT:-9400}
-declare -A PORT=([basic]=3100 [bare-axum]=3101 [express]=3102 [axum-oidc]=3103 [basic-redis]=3104)
+declare -A PORT=([basic]=3100 [bare-axum]=3101 [express]=3102 [axum-oidc]=3103 [basic-redis]=3104 [actix]=3105 [bare-actix]=3106)
 declare -A LABEL=(
   [basic]="portcullis (example basic)"
   [basic-redis]="portcullis, Redis sessions"
   [bare-axum]="bare axum (no auth, ceiling)"
   [express]="express-openid-connect"
   [axum-oidc]="axum-oidc"
+  [actix]="portcullis-actix (example actix_basic)"
+  [bare-actix]="bare actix-web (no auth, ceiling)"
 )
+# The ceiling each server is compared with.
+declare -A BASELINE=([actix]=bare-actix [bare-actix]=bare-actix)
 CLIENT_SECRET=bench-client-secret-0123456789abcdef
 SESSION_SECRET=$(od -An -N32 -tx1 /dev/urandom | tr -d ' \n')
 RESULTS=$ROOT/bench/results
@@ -84,6 +92,14 @@ if [[ ${SKIP_BUILD:-0} != 1 ]]; then
   if want bare-axum; then
     log "cargo build --release -p bench-bare-axum"
     cargo build --release -p bench-bare-axum
+  fi
+  if want actix; then
+    log "cargo build --release -p portcullis-actix --example actix_basic"
+    cargo build --release -p portcullis-actix --example actix_basic
+  fi
+  if want bare-actix; then
+    log "cargo build --release -p bench-bare-actix"
+    cargo build --release -p bench-bare-actix
   fi
   if want axum-oidc; then
     log "cargo build --release (bench/axum-oidc, its own workspace)"
@@ -130,7 +146,7 @@ redirect_uri() { # server -> redirect URI its middleware uses
   esac
 }
 APPS=()
-for s in basic basic-redis express axum-oidc; do want "$s" && APPS+=("$s"); done
+for s in basic basic-redis express axum-oidc actix; do want "$s" && APPS+=("$s"); done
 
 if [[ $BENCH_OP == portcullis ]]; then
   PORTCULLIS=$ROOT/target/release/portcullis
@@ -166,6 +182,8 @@ start_server() { # name
     basic) env "${envs[@]}" "${SERVER_PIN[@]}" "$ROOT/target/release/examples/basic" >"$LOGS/$s.log" 2>&1 & ;;
     basic-redis) env "${envs[@]}" SESSION_STORE="$REDIS_URL" "${SERVER_PIN[@]}" "$ROOT/target/release/examples/basic" >"$LOGS/$s.log" 2>&1 & ;;
     bare-axum) env PORT="$port" "${SERVER_PIN[@]}" "$ROOT/target/release/bench-bare-axum" >"$LOGS/$s.log" 2>&1 & ;;
+    actix) env "${envs[@]}" "${SERVER_PIN[@]}" "$ROOT/target/release/examples/actix_basic" >"$LOGS/$s.log" 2>&1 & ;;
+    bare-actix) env PORT="$port" "${SERVER_PIN[@]}" "$ROOT/target/release/bench-bare-actix" >"$LOGS/$s.log" 2>&1 & ;;
     express) (cd bench/express && exec env "${envs[@]}" NODE_ENV=production "${SERVER_PIN[@]}" node server.mjs) >"$LOGS/$s.log" 2>&1 & ;;
     axum-oidc) env "${envs[@]}" "${SERVER_PIN[@]}" "$ROOT/bench/axum-oidc/target/release/bench-axum-oidc" >"$LOGS/$s.log" 2>&1 & ;;
   esac
@@ -175,7 +193,7 @@ start_server() { # name
 }
 
 ORDER=()
-for s in bare-axum basic basic-redis express axum-oidc; do want "$s" && ORDER+=("$s"); done
+for s in bare-axum basic basic-redis express axum-oidc bare-actix actix; do want "$s" && ORDER+=("$s"); done
 for s in "${ORDER[@]}"; do
   log "starting $s on port ${PORT[$s]}"
   start_server "$s"
@@ -214,17 +232,33 @@ if want basic; then
   log "basic: signing in (bench/login.mjs)"
   BASIC_COOKIE=$(node bench/login.mjs "http://127.0.0.1:${PORT[basic]}") || die "login to basic failed (see $LOGS/basic.log)"
 fi
+ACTIX_COOKIE=""
+if want actix; then
+  log "actix: signing in (bench/login.mjs)"
+  ACTIX_COOKIE=$(node bench/login.mjs "http://127.0.0.1:${PORT[actix]}") || die "login to actix failed (see $LOGS/actix.log)"
+fi
+# A ceiling is sent the cookie of the server it is the ceiling for.
+ceiling_cookie() { # ceiling -> cookie
+  case $1 in
+    bare-actix) printf '%s' "${ACTIX_COOKIE:-$BASIC_COOKIE}" ;;
+    *) printf '%s' "$BASIC_COOKIE" ;;
+  esac
+}
+is_ceiling() { [[ $1 == bare-axum || $1 == bare-actix ]]; }
 for s in "${ORDER[@]}"; do
   url="http://127.0.0.1:${PORT[$s]}/profile"
   if [[ $s == basic ]]; then
     COOKIE[$s]=$BASIC_COOKIE
     COOKIE_BYTES[$s]=${#BASIC_COOKIE}
-  elif [[ $s != bare-axum ]]; then
+  elif [[ $s == actix ]]; then
+    COOKIE[$s]=$ACTIX_COOKIE
+    COOKIE_BYTES[$s]=${#ACTIX_COOKIE}
+  elif ! is_ceiling "$s"; then
     log "$s: signing in (bench/login.mjs)"
     COOKIE[$s]=$(node bench/login.mjs "http://127.0.0.1:${PORT[$s]}") || die "login to $s failed (see $LOGS/$s.log)"
     COOKIE_BYTES[$s]=${#COOKIE[$s]}
   else
-    COOKIE[$s]=$BASIC_COOKIE
+    COOKIE[$s]=$(ceiling_cookie "$s")
     COOKIE_BYTES[$s]="- (sent Portcullis' cookie, ignored)"
   fi
   check_profile "$url" "${COOKIE[$s]}"
@@ -249,7 +283,7 @@ for ((round = 1; round <= ROUNDS; round++)); do
     # A fresh sign-in each round: wrk never stores a renewed cookie, so an old
     # one would be answered with the rolling renewal (a Set-Cookie) on every
     # request, which no browser sees.
-    if [[ $s != bare-axum && $round -gt 1 ]]; then
+    if ! is_ceiling "$s" && [[ $round -gt 1 ]]; then
       COOKIE[$s]=$(node bench/login.mjs "http://127.0.0.1:${PORT[$s]}" 2>/dev/null) || die "login to $s failed"
     fi
     hdr=()
@@ -295,9 +329,11 @@ report() {
   echo
   echo "| server | requests/s | × bare axum | p99 latency | server CPU per request | Cookie header |"
   echo "| --- | ---: | ---: | ---: | ---: | ---: |"
-  local s ratio cookie
+  local s ratio cookie b against
   for s in "${ORDER[@]}"; do
-    if [[ -n $base ]]; then ratio=$(awk -v a="${RPS[$s]}" -v b="$base" 'BEGIN { r = a / b; printf (r < 0.1 ? "%.3f×" : "%.2f×"), r }'); else ratio="n/a"; fi
+    b=$base against=""
+    if [[ -n ${BASELINE[$s]:-} ]]; then b=${RPS[${BASELINE[$s]}]:-}; against=" (× bare actix-web)"; fi
+    if [[ -n $b ]]; then ratio=$(awk -v a="${RPS[$s]}" -v b="$b" 'BEGIN { r = a / b; printf (r < 0.1 ? "%.3f×" : "%.2f×"), r }')$against; else ratio="n/a"; fi
     if [[ ${COOKIE_BYTES[$s]} == -* ]]; then cookie="${COOKIE_BYTES[$s]#- }"; else cookie="${COOKIE_BYTES[$s]} B"; fi
     printf '| %s | %s | %s | %s ms | %s µs | %s |%s\n' "${LABEL[$s]}" \
       "$(printf '%.0f' "${RPS[$s]}")" "$ratio" "${P99[$s]}" "${CPU_US[$s]}" "$cookie" \

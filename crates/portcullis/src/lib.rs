@@ -123,7 +123,7 @@ pub use axum::{
     User,
 };
 pub use config::{ConfigError, LogoutStorage, OidcLayerBuilder, Routes, SessionStorage};
-pub use engine::{Authentication, Engine, EngineResponse, Route};
+pub use engine::{AccessRule, Authentication, Engine, EngineResponse, Route};
 pub use error::OidcError;
 pub use hooks::{AfterCallbackContext, LoginRefused, LogoutTokenInfo};
 pub use options::{LoginOptions, LogoutOptions};

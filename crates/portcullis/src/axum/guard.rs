@@ -6,7 +6,6 @@
 //! clients get 401 JSON. Signed in but the claim check fails: 403 with a body
 //! that names the rule (never the claim's value).
 
-use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use axum::extract::Request;
@@ -18,43 +17,39 @@ use tower_service::Service;
 
 use super::context::{RequestContext, original_target};
 use super::into_axum;
+use crate::engine::AccessRule;
 use crate::error::OidcError;
 
-type Predicate = Arc<dyn Fn(&Map<String, Value>) -> bool + Send + Sync>;
-
 /// A guard as a tower layer. Build one with [`requires_auth`],
-/// [`claim_equals`], [`claim_includes`] or [`claim_check`].
+/// [`claim_equals`], [`claim_includes`] or [`claim_check`]; the rule itself
+/// is the framework-neutral [`AccessRule`].
 #[derive(Clone)]
 pub struct GuardLayer {
-    predicate: Option<Predicate>,
-    rule: Arc<str>,
+    rule: AccessRule,
 }
 
 impl std::fmt::Debug for GuardLayer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("GuardLayer")
-            .field("rule", &self.rule)
+            .field("rule", &self.rule.describe())
             .finish()
+    }
+}
+
+impl From<AccessRule> for GuardLayer {
+    fn from(rule: AccessRule) -> Self {
+        Self { rule }
     }
 }
 
 /// Requires a signed-in user (useful when `auth_required` is off).
 pub fn requires_auth() -> GuardLayer {
-    GuardLayer {
-        predicate: None,
-        rule: "authentication required".into(),
-    }
+    AccessRule::authenticated().into()
 }
 
 /// Requires the claim `name` to equal `value` exactly (JSON equality).
 pub fn claim_equals(name: impl Into<String>, value: impl Into<Value>) -> GuardLayer {
-    let name = name.into();
-    let value = value.into();
-    let rule = format!("claim {name:?} must equal {value}");
-    GuardLayer {
-        predicate: Some(Arc::new(move |claims| claims.get(&name) == Some(&value))),
-        rule: rule.into(),
-    }
+    AccessRule::claim_equals(name, value).into()
 }
 
 /// Requires the claim `name` to include every one of `values`. The claim may
@@ -64,15 +59,7 @@ where
     I: IntoIterator<Item = V>,
     V: Into<String>,
 {
-    let name = name.into();
-    let wanted: Vec<String> = values.into_iter().map(Into::into).collect();
-    let rule = format!("claim {name:?} must include {wanted:?}");
-    GuardLayer {
-        predicate: Some(Arc::new(move |claims| {
-            claim_contains_all(claims.get(&name), &wanted)
-        })),
-        rule: rule.into(),
-    }
+    AccessRule::claim_includes(name, values).into()
 }
 
 /// Requires a custom check over all claims to pass. `rule` describes it in the
@@ -81,22 +68,7 @@ pub fn claim_check<F>(rule: impl Into<String>, check: F) -> GuardLayer
 where
     F: Fn(&Map<String, Value>) -> bool + Send + Sync + 'static,
 {
-    GuardLayer {
-        predicate: Some(Arc::new(check)),
-        rule: rule.into().into(),
-    }
-}
-
-fn claim_contains_all(claim: Option<&Value>, wanted: &[String]) -> bool {
-    match claim {
-        Some(Value::Array(items)) => wanted
-            .iter()
-            .all(|w| items.iter().any(|i| i.as_str() == Some(w.as_str()))),
-        Some(Value::String(s)) => wanted
-            .iter()
-            .all(|w| s.split(' ').any(|part| part == w.as_str())),
-        _ => false,
-    }
+    AccessRule::claim_check(rule, check).into()
 }
 
 impl<S> Layer<S> for GuardLayer {
@@ -120,7 +92,7 @@ pub struct Guard<S> {
 impl<S> std::fmt::Debug for Guard<S> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Guard")
-            .field("rule", &self.layer.rule)
+            .field("rule", &self.layer.rule.describe())
             .finish()
     }
 }
@@ -141,22 +113,14 @@ where
     fn call(&mut self, request: Request) -> Self::Future {
         let verdict = match request.extensions().get::<RequestContext>() {
             None => Err(OidcError::LayerMissing.into_response_for(request.headers())),
-            Some(ctx) => match &ctx.session {
-                None => Err(into_axum(ctx.engine.reject_unauthenticated(
-                    original_target(request.uri(), request.extensions()),
-                    request.headers(),
-                ))),
-                Some(session) => match &self.layer.predicate {
-                    Some(check) if !check(session.claims()) => {
-                        let error = OidcError::Forbidden {
-                            rule: self.layer.rule.to_string(),
-                        };
-                        Err(into_axum(
-                            ctx.engine.error_response(&error, request.headers()),
-                        ))
-                    }
-                    _ => Ok(()),
-                },
+            Some(ctx) => match ctx.engine.enforce(
+                &self.layer.rule,
+                ctx.session.as_deref(),
+                original_target(request.uri(), request.extensions()),
+                request.headers(),
+            ) {
+                Some(rejection) => Err(into_axum(rejection)),
+                None => Ok(()),
             },
         };
         match verdict {
@@ -174,38 +138,17 @@ mod tests {
     use super::*;
     use serde_json::json;
 
-    fn claims(value: Value) -> Map<String, Value> {
-        value.as_object().cloned().unwrap_or_default()
-    }
-
     #[test]
-    fn claim_includes_accepts_arrays_and_space_separated_strings() {
-        let c = claims(json!({"groups": ["a", "b"], "scope": "read write"}));
-        assert!(claim_contains_all(
-            c.get("groups"),
-            &["a".into(), "b".into()]
-        ));
-        assert!(claim_contains_all(c.get("scope"), &["write".into()]));
-    }
-
-    #[test]
-    fn claim_includes_rejects_missing_values_and_wrong_types() {
-        let c = claims(json!({"groups": ["a"], "n": 5, "s": "ab"}));
-        assert!(!claim_contains_all(
-            c.get("groups"),
-            &["a".into(), "b".into()]
-        ));
-        assert!(!claim_contains_all(c.get("n"), &["5".into()]));
-        assert!(!claim_contains_all(c.get("s"), &["a".into()]));
-        assert!(!claim_contains_all(c.get("absent"), &["a".into()]));
-    }
-
-    #[test]
-    fn claim_equals_uses_json_equality() {
-        let layer = claim_equals("admin", true);
-        let check = layer.predicate.expect("predicate");
-        assert!(check(&claims(json!({"admin": true}))));
-        assert!(!check(&claims(json!({"admin": "true"}))));
-        assert!(!check(&claims(json!({}))));
+    fn guard_constructors_carry_their_rule() {
+        let claims = json!({"groups": ["admin"], "admin": true});
+        let claims = claims.as_object().cloned().unwrap_or_default();
+        assert!(claim_includes("groups", ["admin"]).rule.allows(&claims));
+        assert!(!claim_includes("groups", ["root"]).rule.allows(&claims));
+        assert!(claim_equals("admin", true).rule.allows(&claims));
+        assert!(requires_auth().rule.allows(&claims));
+        assert_eq!(
+            claim_check("must be root", |_| false).rule.describe(),
+            "must be root"
+        );
     }
 }

@@ -13,6 +13,7 @@
 //! - [`Engine::login`], [`Engine::logout`], [`Engine::logout_local`],
 //!   [`Engine::refresh`], [`Engine::fetch_userinfo`],
 //!   [`Engine::exchange_token`]: for handlers.
+//! - [`Engine::enforce`] with an [`AccessRule`]: the guards of protected routes.
 
 mod authenticate;
 mod callback;
@@ -24,6 +25,7 @@ mod par;
 pub(crate) mod persist;
 mod refresh;
 mod response;
+mod rule;
 mod silent;
 mod token_exchange;
 mod tokens;
@@ -40,6 +42,7 @@ pub(crate) use refresh::{RefreshFlights, RefreshSettings};
 pub use response::EngineResponse;
 #[cfg(feature = "axum")]
 pub(crate) use response::append_cookies as append_set_cookies;
+pub use rule::AccessRule;
 
 use crate::config::{ConfigError, LogoutStorage, SessionStorage, Settings, join_base};
 use crate::error::OidcError;
