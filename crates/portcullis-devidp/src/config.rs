@@ -268,6 +268,9 @@ pub struct DevIdpConfig {
     /// `offline_access` scope, because that is what a development RP usually wants to
     /// exercise. Refresh tokens rotate on every use and live 24 hours.
     pub refresh_tokens: bool,
+    /// Issue opaque access tokens, verifiable only by introspection at
+    /// `/introspect` (RFC 7662), instead of JWTs (default `false`).
+    pub opaque_access_tokens: bool,
 }
 
 impl Default for DevIdpConfig {
@@ -287,6 +290,7 @@ impl DevIdpConfig {
             id_token_ttl_secs: 300,
             access_token_ttl_secs: 300,
             refresh_tokens: true,
+            opaque_access_tokens: false,
         }
     }
 
@@ -330,6 +334,12 @@ impl DevIdpConfig {
     /// Sets the access token lifetime.
     pub fn with_access_token_ttl_secs(mut self, secs: u64) -> Self {
         self.access_token_ttl_secs = secs;
+        self
+    }
+
+    /// Issues opaque access tokens (verifiable by introspection) instead of JWTs.
+    pub fn with_opaque_access_tokens(mut self, enabled: bool) -> Self {
+        self.opaque_access_tokens = enabled;
         self
     }
 

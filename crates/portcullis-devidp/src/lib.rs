@@ -30,7 +30,8 @@
 //! Relative to the issuer: `/.well-known/openid-configuration`, `/jwks`,
 //! `/authorize` (GET and POST), `/authorize/approve` and `/authorize/cancel` (the
 //! sign-in page's forms), `/token`, `/userinfo` (GET and POST), `/logout` (the
-//! `end_session_endpoint`, GET and POST) and `/revoke`.
+//! `end_session_endpoint`, GET and POST), `/revoke` and `/introspect` (RFC 7662,
+//! client-authenticated).
 //!
 //! `POST /dev/end-session` (form or query parameter `sub`) is a **dev-only** extra:
 //! it ends every OP session of that user and delivers back-channel logout tokens,
@@ -43,8 +44,10 @@
 //!   the `redirect_uri` and the PKCE challenge. Any redemption attempt consumes the code.
 //! - With `refresh_tokens` on (the default), every token response carries a refresh
 //!   token, whatever the scope. Refresh tokens rotate on every use and live 24 hours.
-//! - Access tokens are RS256 JWTs (`typ` `at+jwt`) with `aud` set to the
-//!   `audience` authorization parameter, or else the client id.
+//! - Access tokens are RS256 JWTs (`typ` `at+jwt`) with `aud` set to the RFC 8707
+//!   `resource` (or `audience`) authorization parameter, or else the client id; with
+//!   [`DevIdpConfig::with_opaque_access_tokens`] they are opaque strings instead, which
+//!   `/introspect`, `/userinfo` and `/revoke` accept.
 //! - The OP's browser session (`devidp.session` cookie) lasts 8 hours; `prompt=login`,
 //!   `prompt=select_account` or an exceeded `max_age` ask again.
 //! - Logout does not ask for confirmation.
@@ -70,6 +73,7 @@
 
 mod config;
 mod html;
+mod introspect;
 mod keys;
 mod logout;
 mod server;

@@ -26,6 +26,7 @@
 mod active;
 #[cfg(feature = "axum")]
 mod axum;
+pub mod bearer;
 mod clock;
 pub mod config;
 pub mod engine;
@@ -45,6 +46,9 @@ pub use axum::guard::{self, claim_check, claim_equals, claim_includes, requires_
 pub use axum::{
     AuthRejection, Oidc, OidcFuture, OidcLayer, OidcService, SessionUpdate, Tokens, User,
 };
+#[cfg(feature = "axum")]
+pub use axum::{BearerAuth, BearerFuture, BearerLayer, BearerService, Principal};
+pub use bearer::{BearerError, BearerRequirements, BearerToken, BearerVerifier};
 pub use config::{ConfigError, LogoutStorage, OidcLayerBuilder, Routes, SessionStorage};
 pub use engine::{Authentication, Engine, EngineResponse, Route};
 pub use error::OidcError;
