@@ -81,11 +81,7 @@ pub async fn token_response(issuer: &str, resource: Option<&str>, scope: &str) -
         query.push(("resource", resource.to_owned()));
     }
     let url = url::Url::parse_with_params(&format!("{issuer}/authorize"), &query).expect("url");
-    let authorize = http
-        .get(url)
-        .send()
-        .await
-        .expect("authorize");
+    let authorize = http.get(url).send().await.expect("authorize");
     let location = authorize
         .headers()
         .get(LOCATION)
