@@ -9,8 +9,12 @@
 //!
 //! 1. it is HTTP 200 with a JSON object body;
 //! 2. `active` is `true` (a JSON boolean; anything else is refused);
-//! 3. `token_type`, if present, is not `refresh_token` (a refresh token
-//!    never authenticates a request);
+//! 3. `token_type` is `Bearer` (any case; `access_token` is accepted too),
+//!    and `token_use`, if present, is `access_token`. A missing `token_type`
+//!    is refused: oidc-provider, for one, answers `active: true` without a
+//!    `token_type` for a *refresh* token, and a refresh token must never
+//!    authenticate a request. Sender-constrained types (`DPoP`, `N_A`, …)
+//!    are refused too: their proof is not checked here;
 //! 4. `iss`, if present, is exactly the issuer;
 //! 5. `aud`, if present, contains one of the API's audiences (an absent
 //!    `aud` is accepted: the OP vouched for the token to this client);
@@ -59,9 +63,11 @@ pub enum IntrospectionError {
     /// The OP says the token is not active (unknown, expired or revoked).
     #[error("the token is not active")]
     Inactive,
-    /// The token is a refresh token.
-    #[error("a refresh token is not an access token")]
-    RefreshToken,
+    /// The answer does not say the token is a bearer access token
+    /// (`token_type` missing or not `Bearer`, or `token_use` not
+    /// `access_token`): a refresh token, or a sender-constrained token.
+    #[error("the introspected token is not a bearer access token")]
+    NotBearerAccessToken,
     /// A required member is missing.
     #[error("the introspection answer has no {0}")]
     MissingClaim(&'static str),
@@ -97,7 +103,7 @@ impl IntrospectionError {
             IntrospectionError::Status(_) => "introspection_failed",
             IntrospectionError::InvalidJson => "introspection_invalid",
             IntrospectionError::Inactive => "inactive",
-            IntrospectionError::RefreshToken => "refresh_token",
+            IntrospectionError::NotBearerAccessToken => "not_bearer_access_token",
             IntrospectionError::MissingClaim(_) => "missing_claim",
             IntrospectionError::WrongClaimType(_) => "wrong_claim_type",
             IntrospectionError::IssuerMismatch => "invalid_issuer",
@@ -163,10 +169,11 @@ pub fn validate_introspection_response(
         Some(Value::Bool(false)) | None => return Err(IntrospectionError::Inactive),
         Some(_) => return Err(IntrospectionError::WrongClaimType("active")),
     }
-    if claims::optional_string(&claims, "token_type")?
-        .is_some_and(|t| t.eq_ignore_ascii_case("refresh_token"))
-    {
-        return Err(IntrospectionError::RefreshToken);
+    let bearer = claims::optional_string(&claims, "token_type")?
+        .is_some_and(|t| t.eq_ignore_ascii_case("bearer") || t == "access_token");
+    let access = claims::optional_string(&claims, "token_use")?.is_none_or(|u| u == "access_token");
+    if !bearer || !access {
+        return Err(IntrospectionError::NotBearerAccessToken);
     }
     let iss = match claims::optional_string(&claims, "iss")? {
         Some(iss) if iss != expectations.issuer => return Err(IntrospectionError::IssuerMismatch),
@@ -286,10 +293,19 @@ mod tests {
 
     #[test]
     fn refresh_tokens_wrong_issuer_and_wrong_audience_are_refused() {
-        assert_eq!(
-            check(with("token_type", json!("refresh_token"))),
-            Err(IntrospectionError::RefreshToken)
-        );
+        for (key, value) in [
+            ("token_type", json!("refresh_token")),
+            ("token_type", Value::Null),
+            ("token_type", json!("DPoP")),
+            ("token_use", json!("refresh_token")),
+        ] {
+            assert_eq!(
+                check(with(key, value.clone())),
+                Err(IntrospectionError::NotBearerAccessToken),
+                "{key}: {value}"
+            );
+        }
+        assert!(check(with("token_type", json!("bearer"))).is_ok());
         assert_eq!(
             check(with("iss", json!("https://evil.example"))),
             Err(IntrospectionError::IssuerMismatch)

@@ -59,7 +59,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .with_state(Arc::new(claims));
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await?;
     println!("TOKEN {token}");
-    eprintln!("bench-bearer (token cache {}) listening on 127.0.0.1:{port}", if cache { "on" } else { "off" });
+    eprintln!(
+        "bench-bearer (token cache {}) listening on 127.0.0.1:{port}",
+        if cache { "on" } else { "off" }
+    );
     axum::serve(listener, app).await?;
     drop(idp);
     Ok(())
