@@ -13,6 +13,14 @@
 //!   `POST /backchannel-logout` and `GET /frontchannel-logout` for logout
 //!   started by the OP (back-channel logout works on its own: the logout
 //!   markers are kept in memory).
+//! - `GET /api/me` accepts a signed-in session or `Authorization: Bearer
+//!   <token>`: `200 {"sub", "via": "bearer" | "session", "scope"}`. Bearer
+//!   tokens are JWT access tokens from `ISSUER_BASE_URL` for the audience
+//!   `API_AUDIENCE`, carrying `API_SCOPE` when it is set; without
+//!   `API_AUDIENCE`, bearer tokens are not accepted. Refusals follow RFC 6750
+//!   (401 with a `Bearer` challenge, 401 `invalid_token`, 403
+//!   `insufficient_scope`); a browser without credentials is redirected to
+//!   login, as on `/profile`.
 //! - `SESSION_STORE` (`cookie` by default, `memory`, or `redis://…`,
 //!   `redis+cluster://…`, `redis+sentinel://…`) and `LOGOUT_STORE`
 //!   (`memory` by default, or a Redis URL; with Redis sessions the markers go
@@ -30,8 +38,10 @@ use std::sync::Arc;
 use axum::Json;
 use axum::Router;
 use axum::routing::get;
-use portcullis::{OidcLayerBuilder, User, requires_auth};
+use portcullis::bearer::BearerVerifierBuilder;
+use portcullis::{BearerLayer, OidcLayerBuilder, Principal, User, requires_auth};
 use serde_json::value::RawValue;
+use serde_json::{Value, json};
 
 async fn home(user: Option<User>) -> String {
     match user {
@@ -42,6 +52,14 @@ async fn home(user: Option<User>) -> String {
 
 async fn profile(user: User) -> Json<Box<RawValue>> {
     Json(user.raw_claims().to_owned())
+}
+
+async fn api_me(principal: Principal) -> Json<Value> {
+    Json(json!({
+        "sub": principal.sub(),
+        "via": principal.via(),
+        "scope": principal.scope(),
+    }))
 }
 
 #[tokio::main]
@@ -58,9 +76,17 @@ async fn main() -> Result<(), portcullis::Report> {
         .store_opener(Arc::new(portcullis_redis::RedisOpener::default()))
         .build()
         .await?;
+    // Bearer tokens for /api/me only when API_AUDIENCE is set, verified
+    // with the sign-in engine's JWKS cache.
+    let mut api = Router::new().route("/api/me", get(api_me));
+    if let Some(bearer) = BearerVerifierBuilder::api_from_env()? {
+        let verifier = bearer.engine(oidc.engine().clone()).build().await?;
+        api = api.route_layer(BearerLayer::new(verifier).optional());
+    }
     let app = Router::new()
         .route("/", get(home))
         .route("/profile", get(profile).route_layer(requires_auth()))
+        .merge(api)
         .layer(oidc);
     // HOST (default 127.0.0.1) and PORT (default 3000).
     let listener = portcullis::listen::bind_from_env(3000).await?;

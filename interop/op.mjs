@@ -13,6 +13,8 @@
 //   and the logout confirmation is pre-answered and auto-submitted;
 // - back-channel logout reaches RPs on loopback (see `fetch` below), and each delivery
 //   is logged on stderr as `op.mjs: backchannel.success|error: <client_id>…`;
+// - introspection (RFC 7662) is on, and `resource=<URL>` (RFC 8707) gets a JWT access
+//   token (typ at+jwt, RS256) with that audience and scopes `api:read api:write`;
 // - oidc-provider 9 has no Front-Channel Logout: a client with frontchannel_logout_uri
 //   is refused (exit 2).
 // See interop/README.md for what a client sees at each step.
@@ -203,6 +205,25 @@ const configuration = {
     revocation: { enabled: true, allowedPolicy: async () => true },
     userinfo: { enabled: true },
     claimsParameter: { enabled: true },
+    // Bearer interop (resource-server mode): RFC 7662 introspection, for any
+    // authenticated client; and RFC 8707 resource indicators: an authorization
+    // request with `resource=<API>` yields a JWT access token (`typ` at+jwt,
+    // RS256) for that audience with the scopes `api:read api:write` where
+    // asked. Without `resource`, access tokens stay opaque (for userinfo).
+    introspection: { enabled: true },
+    resourceIndicators: {
+      enabled: true,
+      useGrantedResource: async () => true,
+      async getResourceServerInfo(_ctx, resourceIndicator) {
+        return {
+          scope: 'api:read api:write',
+          audience: resourceIndicator,
+          accessTokenTTL: 300,
+          accessTokenFormat: 'jwt',
+          jwt: { sign: { alg: 'RS256' } },
+        };
+      },
+    },
     // Back-Channel Logout 1.0: when a session ends at the OP (RP-initiated
     // logout, or the user signing out at the OP), oidc-provider POSTs a logout
     // token to the backchannel_logout_uri of every client of that session
@@ -279,6 +300,13 @@ async function autoInteraction(req, res) {
   if (!grant) throw new errors.InvalidRequest('grant not found');
 
   if (typeof params.scope === 'string') grant.addOIDCScope(params.scope);
+  // Resource indicators (bearer interop): grant the resource scopes asked for.
+  const missingResourceScopes = details.prompt?.details?.missingResourceScopes;
+  if (missingResourceScopes) {
+    for (const [indicator, scopes] of Object.entries(missingResourceScopes)) {
+      grant.addResourceScope(indicator, scopes.join(' '));
+    }
+  }
   if (typeof params.claims === 'string') {
     try {
       const requested = JSON.parse(params.claims);

@@ -16,9 +16,13 @@
 //! - [`par`]: pushed authorization requests (RFC 9126); [`token_exchange`]:
 //!   RFC 8693 token exchange.
 //! - [`return_to`]: open-redirect-proof `returnTo` handling.
+//! - [`access_token`]: bearer tokens for resource servers: the
+//!   `Authorization` header (RFC 6750) and JWT access tokens (RFC 9068);
+//!   [`introspection`]: opaque tokens through RFC 7662.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod access_token;
 pub mod authorize;
 pub mod callback;
 pub mod client_auth;
@@ -27,6 +31,7 @@ pub mod discovery;
 pub mod end_session;
 pub mod http;
 pub mod id_token;
+pub mod introspection;
 pub mod jose;
 pub mod logout_token;
 pub mod par;

@@ -324,6 +324,9 @@ pub struct DevIdpConfig {
     /// requests (advertised as `require_pushed_authorization_requests`).
     /// Default `false`.
     pub require_pushed_authorization_requests: bool,
+    /// Issue opaque access tokens, verifiable only by introspection at
+    /// `/introspect` (RFC 7662), instead of JWTs (default `false`).
+    pub opaque_access_tokens: bool,
 }
 
 impl Default for DevIdpConfig {
@@ -345,6 +348,7 @@ impl DevIdpConfig {
             refresh_tokens: true,
             refresh_delay: std::time::Duration::ZERO,
             require_pushed_authorization_requests: false,
+            opaque_access_tokens: false,
         }
     }
 
@@ -400,6 +404,12 @@ impl DevIdpConfig {
     /// Requires pushed authorization requests (RFC 9126) for every login.
     pub fn with_required_par(mut self, required: bool) -> Self {
         self.require_pushed_authorization_requests = required;
+        self
+    }
+
+    /// Issues opaque access tokens (verifiable by introspection) instead of JWTs.
+    pub fn with_opaque_access_tokens(mut self, enabled: bool) -> Self {
+        self.opaque_access_tokens = enabled;
         self
     }
 

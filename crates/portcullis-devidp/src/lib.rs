@@ -35,8 +35,9 @@
 //! Relative to the issuer: `/.well-known/openid-configuration`, `/jwks`,
 //! `/authorize` (GET and POST), `/authorize/approve` and `/authorize/cancel` (the
 //! sign-in page's forms), `/token`, `/userinfo` (GET and POST), `/logout` (the
-//! `end_session_endpoint`, GET and POST), `/revoke` and `/par` (the
-//! `pushed_authorization_request_endpoint`).
+//! `end_session_endpoint`, GET and POST), `/revoke`, `/par` (the
+//! `pushed_authorization_request_endpoint`) and `/introspect` (RFC 7662,
+//! client-authenticated).
 //!
 //! `POST /dev/end-session` (form or query parameter `sub`) is a **dev-only** extra:
 //! it ends every OP session of that user and delivers back-channel logout tokens,
@@ -49,8 +50,10 @@
 //!   the `redirect_uri` and the PKCE challenge. Any redemption attempt consumes the code.
 //! - With `refresh_tokens` on (the default), every token response carries a refresh
 //!   token, whatever the scope. Refresh tokens rotate on every use and live 24 hours.
-//! - Access tokens are RS256 JWTs (`typ` `at+jwt`) with `aud` set to the
-//!   `audience` authorization parameter, or else the client id.
+//! - Access tokens are RS256 JWTs (`typ` `at+jwt`) with `aud` set to the RFC 8707
+//!   `resource` (or `audience`) authorization parameter, or else the client id; with
+//!   [`DevIdpConfig::with_opaque_access_tokens`] they are opaque strings instead, which
+//!   `/introspect`, `/userinfo` and `/revoke` accept.
 //! - Token exchange takes an access token this OP issued to the same client
 //!   (`subject_token_type` `…:access_token`) and issues one with the requested
 //!   `audience` (or `resource`), a scope no wider than the subject token's, an
@@ -83,6 +86,7 @@
 mod client_auth;
 mod config;
 mod html;
+mod introspect;
 mod keys;
 mod logout;
 mod par;

@@ -147,6 +147,9 @@ pub(crate) struct Shared {
     pub(crate) refresh_grants: std::sync::atomic::AtomicU64,
     /// RFC 9126: authorization requests only through PAR.
     pub(crate) require_par: bool,
+    /// Opaque access tokens (RFC 7662 introspection) instead of JWTs.
+    opaque_access_tokens: bool,
+    pub(crate) opaque: crate::introspect::OpaqueTokens,
     pub(crate) keys: Keys,
     stores: Mutex<Stores>,
     /// Delivers back-channel logout tokens: no redirects, [`BACKCHANNEL_TIMEOUT`].
@@ -274,6 +277,8 @@ impl Shared {
             refresh_delay: config.refresh_delay,
             refresh_grants: std::sync::atomic::AtomicU64::new(0),
             require_par: config.require_pushed_authorization_requests,
+            opaque_access_tokens: config.opaque_access_tokens,
+            opaque: crate::introspect::OpaqueTokens::new(MAP_CAPACITY),
             keys: Keys::generate()?,
             stores: Mutex::new(Stores {
                 pending: ExpiringMap::new(MAP_CAPACITY),
@@ -315,6 +320,7 @@ pub(crate) fn build_router(shared: AppState) -> Router {
         .route("/logout", get(logout).post(logout))
         .route("/revoke", post(revoke))
         .route("/par", post(crate::par::par))
+        .route("/introspect", post(crate::introspect::introspect))
         .route("/dev/end-session", post(crate::logout::dev_end_session))
         .with_state(shared)
 }
@@ -546,6 +552,8 @@ async fn discovery(State(s): State<AppState>) -> Response {
         "jwks_uri": s.endpoint("/jwks"),
         "end_session_endpoint": s.endpoint("/logout"),
         "revocation_endpoint": s.endpoint("/revoke"),
+        "introspection_endpoint": s.endpoint("/introspect"),
+        "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
         "response_types_supported": ["code"],
         "response_modes_supported": ["query", "form_post"],
         "grant_types_supported": ["authorization_code", "refresh_token", crate::token_exchange::GRANT_TYPE],
@@ -786,7 +794,11 @@ async fn authorize(
             .get("acr_values")
             .and_then(|a| a.split(' ').find(|x| !x.is_empty()))
             .map(str::to_owned),
-        audience: params.get("audience").map(str::to_owned),
+        // RFC 8707 `resource`, or the `audience` parameter some OPs use.
+        audience: params
+            .get("resource")
+            .or_else(|| params.get("audience"))
+            .map(str::to_owned),
         login_hint: params.get("login_hint").map(str::to_owned),
     };
 
@@ -1238,10 +1250,12 @@ fn issue_tokens(
     if let Some(acr) = &grant.acr {
         at["acr"] = json!(acr);
     }
-    let access_token = s
-        .keys
-        .sign(SigningAlg::RS256, "at+jwt", &at)
-        .map_err(|e| OAuthError::internal(&e))?;
+    let access_token = if s.opaque_access_tokens {
+        crate::introspect::issue_opaque(s, &at)
+    } else {
+        s.keys.sign(SigningAlg::RS256, "at+jwt", &at)
+    }
+    .map_err(|e| OAuthError::internal(&e))?;
 
     let mut id = scoped_claims(user, scope);
     id.insert("iss".into(), json!(s.issuer));
@@ -1295,6 +1309,18 @@ fn issue_tokens(
 
 /// Verifies an access token we issued (RS256, `typ` `at+jwt`, unexpired, not revoked).
 pub(crate) fn verify_access_token(s: &Shared, token: &str) -> Option<Value> {
+    let claims = match crate::introspect::opaque_claims(s, token) {
+        Some(claims) => claims,
+        None => verify_jwt_access_token(s, token)?,
+    };
+    let jti = claims.get("jti")?.as_str()?;
+    if s.stores().revoked_jti.get(jti, Instant::now()).is_some() {
+        return None;
+    }
+    Some(claims)
+}
+
+fn verify_jwt_access_token(s: &Shared, token: &str) -> Option<Value> {
     let header = jsonwebtoken::decode_header(token).ok()?;
     if !header
         .typ
@@ -1308,12 +1334,7 @@ pub(crate) fn verify_access_token(s: &Shared, token: &str) -> Option<Value> {
     v.validate_aud = false;
     v.leeway = 0;
     v.set_required_spec_claims(&["exp", "iat", "sub", "iss"]);
-    let claims: Value = s.keys.verify(token, &v)?;
-    let jti = claims.get("jti")?.as_str()?;
-    if s.stores().revoked_jti.get(jti, Instant::now()).is_some() {
-        return None;
-    }
-    Some(claims)
+    s.keys.verify(token, &v)
 }
 
 fn bearer_error(error: Option<&str>) -> Response {

@@ -99,6 +99,7 @@
 mod active;
 #[cfg(feature = "axum")]
 mod axum;
+pub mod bearer;
 mod clock;
 pub mod config;
 mod diagnose;
@@ -122,6 +123,9 @@ pub use axum::{
     AccessToken, AuthRejection, Oidc, OidcFuture, OidcLayer, OidcService, SessionUpdate, Tokens,
     User,
 };
+#[cfg(feature = "axum")]
+pub use axum::{BearerAuth, BearerFuture, BearerLayer, BearerService, Principal};
+pub use bearer::{BearerError, BearerRequirements, BearerToken, BearerVerifier};
 pub use config::{ConfigError, LogoutStorage, OidcLayerBuilder, Routes, SessionStorage};
 pub use engine::{AccessRule, Authentication, Engine, EngineResponse, Route};
 pub use error::OidcError;

@@ -2,12 +2,14 @@
 //! [`Tokens`], [`Oidc`]) and the guards. It only translates between axum and
 //! the framework-neutral [`Engine`](crate::Engine); every rule lives there.
 
+pub(crate) mod bearer;
 mod context;
 mod extract;
 pub mod guard;
 mod handle;
 mod layer;
 
+pub use bearer::{BearerAuth, BearerFuture, BearerLayer, BearerService, Principal};
 pub use extract::{AccessToken, AuthRejection, Tokens, User};
 pub use handle::{Oidc, SessionUpdate};
 pub use layer::{OidcFuture, OidcLayer, OidcService};
