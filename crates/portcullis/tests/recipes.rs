@@ -322,6 +322,27 @@ async fn access_token_refreshes_an_expired_access_token() {
 }
 
 #[tokio::test]
+async fn auto_refresh_hands_the_handler_a_fresh_token() {
+    let recipe = start(
+        "auto_refresh",
+        "/callback",
+        |c| c.with_access_token_ttl_secs(2),
+        &[],
+    )
+    .await;
+    let agent = Agent::browser();
+    let first = sign_in(&agent, &recipe, &recipe.url("/token"), "alice").await;
+    let first: serde_json::Value = serde_json::from_str(&first.body).expect("json");
+    // A 2 s token is always within the minute before expiry: every request
+    // after the first refreshes it, and the handler never sees it expired.
+    tokio::time::sleep(Duration::from_millis(2_100)).await;
+    let later = agent.navigate(&recipe.url("/token")).await;
+    let later: serde_json::Value = serde_json::from_str(&later.body).expect("json");
+    assert_eq!(later["expired"], false, "{later}");
+    assert_ne!(later["token_tail"], first["token_tail"], "a new token");
+}
+
+#[tokio::test]
 async fn claims_and_hooks_guards_by_claims_and_refuses_unverified_emails() {
     let recipe = start("claims_and_hooks", "/callback", |c| c, &[]).await;
     let alice = Agent::browser();
