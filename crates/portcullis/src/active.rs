@@ -38,6 +38,8 @@ pub struct ActiveSession {
     /// The renewal of a rolling session, shared by every request that still
     /// carries this (older) cookie value.
     renewal: Mutex<Option<Renewal>>,
+    /// The verified claims of a JWT access token and its `exp`, once checked.
+    pub(crate) access_token_claims: OnceLock<(std::sync::Arc<Map<String, Value>>, u64)>,
 }
 
 /// A rolling-session renewal: when it was done and the `Set-Cookie` values
@@ -111,6 +113,7 @@ impl ActiveSession {
             raw_claims: OnceLock::new(),
             marker_keys,
             renewal: Mutex::new(None),
+            access_token_claims: OnceLock::new(),
         })
     }
 

@@ -123,6 +123,10 @@ pub enum OidcError {
     /// The refreshed ID token failed validation (Core §12.2).
     #[error("the refreshed ID token was rejected")]
     RefreshedIdToken(#[source] IdTokenError),
+    /// The session's JWT access token did not verify (signature, issuer,
+    /// audience, expiry or type).
+    #[error("the access token was rejected")]
+    AccessTokenClaims(#[source] portcullis_core::access_token::AccessTokenError),
     /// The session has no access token to call userinfo with.
     #[error("the session has no access token")]
     NoAccessToken,
@@ -200,7 +204,8 @@ impl OidcError {
             | OidcError::ProviderUnavailable(_)
             | OidcError::Refresh(_)
             | OidcError::RefreshedIdToken(_)
-            | OidcError::Userinfo(_) => StatusCode::BAD_GATEWAY,
+            | OidcError::Userinfo(_)
+            | OidcError::AccessTokenClaims(_) => StatusCode::BAD_GATEWAY,
             OidcError::StoreUnavailable(_)
             | OidcError::RefreshUnavailable(_)
             | OidcError::RefreshBusy => StatusCode::SERVICE_UNAVAILABLE,
@@ -236,6 +241,7 @@ impl OidcError {
             OidcError::ReauthenticationRequired => "reauthentication_required",
             OidcError::Refresh(_) | OidcError::RefreshedIdToken(_) => "refresh_failed",
             OidcError::RefreshUnavailable(_) => "refresh_unavailable",
+            OidcError::AccessTokenClaims(_) => "invalid_access_token",
             OidcError::RefreshBusy => "refresh_busy",
             OidcError::RefreshShared(inner) => inner.code(),
             OidcError::NoAccessToken | OidcError::Userinfo(_) => "userinfo_failed",

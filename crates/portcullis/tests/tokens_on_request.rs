@@ -49,6 +49,15 @@ fn routes() -> Router {
             }),
         )
         .route(
+            "/access-token-claims",
+            get(|oidc: Oidc| async move {
+                match oidc.access_token_claims().await {
+                    Ok(claims) => axum::Json(json!({ "claims": claims.as_deref() })).into_response(),
+                    Err(error) => oidc.reject(error),
+                }
+            }),
+        )
+        .route(
             "/userinfo",
             get(|oidc: Oidc| async move {
                 match oidc.fetch_userinfo().await {
@@ -230,4 +239,55 @@ async fn without_the_cache_every_fetch_asks_the_op() {
         StatusCode::BAD_GATEWAY,
         "the revoked token is refused by the OP"
     );
+}
+
+#[tokio::test]
+async fn a_jwt_access_tokens_claims_are_verified_and_exposed_an_opaque_one_has_none() {
+    let env = start(|c| c, |c| c, |b| b).await;
+    let alice = sign_in_as(&Agent::browser(), &env.base, env.idp.issuer(), "alice").await;
+    let url = format!("{}/access-token-claims", env.base);
+    let response = get_with_cookie(&url, &alice.cookie, "application/json").await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let body: Value = response.json().await.expect("json");
+    let claims = &body["claims"];
+    assert_eq!(claims["sub"], "alice", "{body}");
+    assert_eq!(claims["client_id"], CLIENT_ID);
+    assert!(
+        claims["scope"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("openid")
+    );
+
+    let opaque = start(|c| c, |c| c.with_opaque_access_tokens(true), |b| b).await;
+    let bob = sign_in_as(&Agent::browser(), &opaque.base, opaque.idp.issuer(), "bob").await;
+    let url = format!("{}/access-token-claims", opaque.base);
+    let response = get_with_cookie(&url, &bob.cookie, "application/json").await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let body: Value = response.json().await.expect("json");
+    assert!(
+        body["claims"].is_null(),
+        "an opaque token has no claims: {body}"
+    );
+}
+
+#[tokio::test]
+async fn an_expired_jwt_access_token_has_no_claims_to_trust() {
+    let env = start(
+        |c| c,
+        |c| c.with_access_token_ttl_secs(3),
+        |b| b.clock_skew_secs(0),
+    )
+    .await;
+    let alice = sign_in_as(&Agent::browser(), &env.base, env.idp.issuer(), "alice").await;
+    let url = format!("{}/access-token-claims", env.base);
+    // Verified (and kept) while valid...
+    let fresh = get_with_cookie(&url, &alice.cookie, "application/json").await;
+    assert_eq!(fresh.status(), StatusCode::OK);
+    tokio::time::sleep(Duration::from_millis(3_100)).await;
+    // ...and refused once expired, kept or not.
+    let response = get_with_cookie(&url, &alice.cookie, "application/json").await;
+    assert_eq!(response.status(), StatusCode::BAD_GATEWAY);
+    let body: Value = response.json().await.expect("json");
+    assert_eq!(body["error"], "invalid_access_token", "{body}");
 }

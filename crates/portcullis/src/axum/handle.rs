@@ -222,6 +222,18 @@ impl Oidc {
         ))
     }
 
+    /// The claims of the session's access token when it is a JWT from the
+    /// issuer (groups, roles), verified with the OP's keys; `None` for an
+    /// opaque token. See [`Engine::access_token_claims`](crate::Engine::access_token_claims).
+    pub async fn access_token_claims(&self) -> Result<Option<Arc<Map<String, Value>>>, OidcError> {
+        let session = self
+            .ctx
+            .session
+            .as_ref()
+            .ok_or(OidcError::Unauthenticated)?;
+        self.ctx.engine.access_token_claims(session).await
+    }
+
     /// Handles an authorization response on a route of your own (for when the
     /// built-in callback route is turned off). Pass the whole request.
     pub async fn callback(&self, request: Request) -> Response {

@@ -1,5 +1,8 @@
 //! Tokens after login: refresh (Core §12) and userinfo.
 
+use portcullis_core::access_token::{
+    AccessTokenExpectations, TypPolicy, looks_like_jwt, validate_access_token,
+};
 use portcullis_core::http::HttpResponse;
 use portcullis_core::id_token::{stored_id_token_claims, validate_refreshed_id_token};
 use portcullis_core::token::{TokenError, TokenResponse, refresh_request};
@@ -147,6 +150,60 @@ impl Engine {
             );
         }
         Ok(claims)
+    }
+
+    /// The claims of the session's access token when it is a JWT signed by
+    /// the issuer (groups, roles and the like, for authorization decisions),
+    /// verified with the same keys: signature, `iss`, `exp`/`nbf`/`iat` with
+    /// skew, an audience of this client or of the configured `audience`
+    /// parameter, and never an ID token. `Ok(None)` for an opaque token (or
+    /// none). Verified once per session; an expired token is an error
+    /// (refresh first).
+    pub async fn access_token_claims(
+        &self,
+        session: &ActiveSession,
+    ) -> Result<Option<Arc<Map<String, Value>>>, OidcError> {
+        let now = now_unix();
+        if let Some((claims, exp)) = session.access_token_claims.get() {
+            // Verified earlier; still bound by its expiry.
+            if now < exp.saturating_add(self.client.clock_skew_secs) {
+                return Ok(Some(claims.clone()));
+            }
+            return Err(OidcError::AccessTokenClaims(
+                portcullis_core::access_token::AccessTokenError::Expired,
+            ));
+        }
+        let Some(token) = session.access_token() else {
+            return Ok(None);
+        };
+        if !looks_like_jwt(token) {
+            return Ok(None);
+        }
+        let mut audiences = vec![self.client.client_id.clone()];
+        audiences.extend(self.settings.authorization_params.audience.clone());
+        let expectations = AccessTokenExpectations {
+            issuer: &self.client.issuer,
+            audiences: &audiences,
+            allowed_algs: &self.client.id_token_algs,
+            // The token came straight from the token endpoint: an OP that
+            // types it `JWT` (or not at all) is accepted here.
+            typ: TypPolicy::AllowJwt,
+            now,
+            skew_secs: self.client.clock_skew_secs,
+        };
+        let verified = self
+            .with_keys(
+                now,
+                |keys| validate_access_token(token, keys, &expectations),
+                |e| e.is_unknown_kid(),
+            )
+            .await
+            .map_err(OidcError::AccessTokenClaims)?;
+        let exp = verified.exp;
+        let (claims, _) = session
+            .access_token_claims
+            .get_or_init(|| (Arc::new(verified.claims), exp));
+        Ok(Some(claims.clone()))
     }
 
     /// Reads a userinfo response (verifying it when signed) and merges it
