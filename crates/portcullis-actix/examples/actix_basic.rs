@@ -19,6 +19,12 @@
 //!   `redis+cluster://…`, `redis+sentinel://…`) and `LOGOUT_STORE`
 //!   (`memory` by default, or a Redis URL; with Redis sessions the markers go
 //!   to the same Redis) let several replicas share sessions and logouts.
+//! - `GET /api/me` accepts a signed-in session or `Authorization: Bearer
+//!   <token>`: `200 {"sub", "via": "bearer" | "session", "scope"}`. Bearer
+//!   tokens are JWTs from `ISSUER_BASE_URL` verified with audience
+//!   `API_AUDIENCE`, carrying `API_SCOPE` when it is set; without
+//!   `API_AUDIENCE`, bearer tokens are not accepted. Refusals follow RFC 6750;
+//!   a browser without credentials is redirected to login.
 //! - `PORT` (default 3000) is the port it listens on.
 //!
 //! This contract is the `basic` example's, and is checked by the same tests
@@ -26,8 +32,14 @@
 
 use std::sync::Arc;
 
-use actix_web::{App, HttpResponse, HttpServer, web};
-use portcullis_actix::{OidcLayerBuilder, OidcMiddleware, User, requires_auth};
+use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
+use bytes::Bytes;
+use portcullis::bearer::{BearerError, BearerRequirements, BearerVerifier, BearerVerifierBuilder};
+use portcullis_actix::{
+    Oidc, OidcError, OidcLayerBuilder, OidcMiddleware, User, http_headers, into_response,
+    requires_auth,
+};
+use serde_json::json;
 
 async fn home(user: Option<User>) -> String {
     match user {
@@ -42,6 +54,69 @@ async fn profile(user: User) -> HttpResponse {
         .body(user.raw_claims().get().to_owned())
 }
 
+fn me(sub: &str, via: &str, scope: Option<String>) -> HttpResponse<Bytes> {
+    let body = json!({ "sub": sub, "via": via, "scope": scope }).to_string();
+    HttpResponse::with_body(actix_web::http::StatusCode::OK, Bytes::from(body)).map_body(
+        |head, body| {
+            head.headers_mut().insert(
+                actix_web::http::header::CONTENT_TYPE,
+                actix_web::http::header::HeaderValue::from_static("application/json"),
+            );
+            body
+        },
+    )
+}
+
+/// A session or a bearer token; a bearer token, when sent, decides.
+async fn api_me(
+    request: HttpRequest,
+    oidc: Oidc,
+    user: Option<User>,
+    verifier: web::Data<Option<BearerVerifier>>,
+) -> HttpResponse<Bytes> {
+    let headers = http_headers(&request);
+    match verifier.as_ref() {
+        Some(verifier) => match verifier.token_from_request(&headers, None) {
+            Err(error) => return into_response(error.to_response()),
+            Ok(Some(_)) => {
+                return match verifier
+                    .authenticate(&headers, None, &BearerRequirements::default())
+                    .await
+                {
+                    Ok(token) => me(token.sub(), "bearer", Some(token.scope())),
+                    Err(error) => into_response(error.to_response()),
+                };
+            }
+            Ok(None) => {}
+        },
+        None => {
+            let bearer = headers
+                .get_all(http::header::AUTHORIZATION)
+                .iter()
+                .any(|v| {
+                    v.as_bytes()
+                        .get(..7)
+                        .is_some_and(|s| s.eq_ignore_ascii_case(b"bearer "))
+                });
+            if bearer {
+                return into_response(BearerError::NotAccepted.to_response());
+            }
+        }
+    }
+    if let Some(user) = user {
+        return me(
+            user.sub(),
+            "session",
+            user.session().scope().map(str::to_owned),
+        );
+    }
+    if verifier.is_none() || portcullis::error::wants_html(&headers) {
+        oidc.reject(&OidcError::Unauthenticated)
+    } else {
+        into_response(BearerError::MissingToken.to_response())
+    }
+}
+
 async fn run() -> Result<(), Box<dyn std::error::Error>> {
     let port: u16 = match std::env::var("PORT") {
         Ok(port) => port
@@ -53,10 +128,19 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
         .auth_required(false)
         .store_opener(Arc::new(portcullis_redis::RedisOpener::default()));
     let oidc = OidcMiddleware::from_builder(builder).await?;
+    // Bearer tokens for /api/me only when API_AUDIENCE is set, verified
+    // with the same engine's keys.
+    let verifier = match BearerVerifierBuilder::api_from_env()? {
+        Some(bearer) => Some(bearer.engine(oidc.engine().clone()).build().await?),
+        None => None,
+    };
+    let verifier = web::Data::new(verifier);
     let server = HttpServer::new(move || {
         App::new()
             .wrap(oidc.clone())
+            .app_data(verifier.clone())
             .route("/", web::get().to(home))
+            .route("/api/me", web::get().to(api_me))
             .service(
                 web::resource("/profile")
                     .wrap(requires_auth())

@@ -94,6 +94,21 @@ pub use handle::{Oidc, SessionUpdate};
 pub use middleware::{OidcFuture, OidcMiddleware, OidcResponse, OidcService};
 pub use portcullis::{AccessRule, LoginOptions, LogoutOptions, OidcError, OidcLayerBuilder};
 
+/// The request's headers as `http` 1 headers, for the framework-neutral
+/// parts of Portcullis (for example `portcullis::bearer::BearerVerifier`).
+pub fn http_headers(request: &actix_web::HttpRequest) -> http::HeaderMap {
+    convert::request_headers(request.headers())
+}
+
+/// An `http` 1 response (an engine response, or a
+/// `portcullis::bearer::BearerError::to_response`) as an actix-web response,
+/// every header kept.
+pub fn into_response(
+    response: http::Response<bytes::Bytes>,
+) -> actix_web::HttpResponse<bytes::Bytes> {
+    convert::into_actix(response)
+}
+
 /// The README's code blocks, compiled as doctests.
 #[doc = include_str!("../README.md")]
 #[cfg(doctest)]

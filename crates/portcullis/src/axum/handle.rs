@@ -141,27 +141,8 @@ impl Oidc {
     /// }
     /// ```
     pub fn reject(&self, error: OidcError) -> Response {
-        let engine = &self.ctx.engine;
-        let headers = &self.parts.headers;
-        if !matches!(
-            error,
-            OidcError::ReauthenticationRequired | OidcError::Unauthenticated
-        ) {
-            return into_axum(engine.error_response(&error, headers));
-        }
         let target = super::context::original_target(&self.parts.uri, &self.parts.extensions);
-        let mut response = into_axum(engine.reject_unauthenticated(target, headers));
-        match engine.clear_session_cookies(headers) {
-            Ok(cookies) => {
-                for cookie in cookies {
-                    response.headers_mut().append(SET_COOKIE, cookie);
-                }
-            }
-            Err(error) => {
-                tracing::warn!(%error, "could not build the cookies that clear the session")
-            }
-        }
-        response
+        into_axum(self.ctx.engine.reject(&error, target, &self.parts.headers))
     }
 
     /// Calls the OP's userinfo endpoint with the session's access token (like
