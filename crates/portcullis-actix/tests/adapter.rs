@@ -404,10 +404,21 @@ async fn a_refresh_token_the_op_refuses_sends_the_browser_to_login_and_clears_th
     let env = start(|b| b).await;
     let agent = Agent::browser();
     let alice = sign_in_as(&agent, &env.base, env.idp.issuer(), "alice").await;
-    // The agent refreshes: the OP rotates the refresh token.
-    let landing = agent.navigate(&env.url("/refresh-or-reject")).await;
-    assert_eq!(landing.body, "Refreshed");
-    // A copy of the old cookie carries the refused refresh token.
+    // Someone else spends the refresh token at the OP, which rotates it away
+    // (a refresh through this app would instead be shared with later
+    // requests that still carry the old cookie).
+    let spent = bare_client()
+        .post(format!("{}/token", env.idp.issuer()))
+        .basic_auth(CLIENT_ID, Some(support::rp::CLIENT_SECRET))
+        .form(&[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", alice.refresh_token.as_deref().expect("rt")),
+        ])
+        .send()
+        .await
+        .expect("token request");
+    assert_eq!(spent.status(), StatusCode::OK);
+    // The session's refresh token is now refused.
     let api = get_with_cookie(&env.url("/refresh"), &alice.cookie, "application/json").await;
     assert_eq!(api.status(), StatusCode::UNAUTHORIZED);
     let body: Value = api.json().await.expect("json");
