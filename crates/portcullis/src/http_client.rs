@@ -119,6 +119,27 @@ impl HttpClient {
     /// Performs `request` and returns the response, body capped.
     pub async fn execute(&self, request: HttpRequest) -> Result<HttpResponse, HttpError> {
         let safe_url = redacted_url(&request.url);
+        let method = request.method;
+        let span = tracing::debug_span!("portcullis.op_call", method = ?method, url = %safe_url);
+        let started = std::time::Instant::now();
+        let result =
+            tracing::Instrument::instrument(self.execute_inner(request, safe_url), span.clone())
+                .await;
+        let latency_ms = started.elapsed().as_secs_f64() * 1000.0;
+        span.in_scope(|| match &result {
+            Ok(response) => {
+                tracing::debug!(status = response.status, latency_ms, "OP call answered")
+            }
+            Err(error) => tracing::debug!(%error, latency_ms, "OP call failed"),
+        });
+        result
+    }
+
+    async fn execute_inner(
+        &self,
+        request: HttpRequest,
+        safe_url: String,
+    ) -> Result<HttpResponse, HttpError> {
         let method = match request.method {
             Method::Get => reqwest::Method::GET,
             Method::Post => reqwest::Method::POST,

@@ -293,6 +293,21 @@ impl Engine {
         if !route.accepts(request.method()) {
             return response::method_not_allowed(route.allow());
         }
+        let span = tracing::info_span!("portcullis.route", route = ?route);
+        let started = std::time::Instant::now();
+        let response =
+            tracing::Instrument::instrument(self.serve_route(route, request), span.clone()).await;
+        span.in_scope(|| {
+            tracing::debug!(
+                status = response.status().as_u16(),
+                latency_ms = started.elapsed().as_secs_f64() * 1000.0,
+                "route answered"
+            );
+        });
+        response
+    }
+
+    async fn serve_route(&self, route: Route, request: http::Request<Bytes>) -> EngineResponse {
         match route {
             Route::Login => {
                 let (parts, _body) = request.into_parts();

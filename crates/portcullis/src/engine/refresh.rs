@@ -158,14 +158,17 @@ impl Engine {
         let flight = self
             .flights
             .join(key, settings.keep, settings.wait.saturating_mul(2));
-        let outcome = flight
-            .get_or_init(|| async {
+        let span = tracing::info_span!("portcullis.refresh");
+        let outcome = tracing::Instrument::instrument(
+            flight.get_or_init(|| async {
                 self.refresh_coordinated(session, &key)
                     .await
                     .map_err(Arc::new)
-            })
-            .await
-            .clone();
+            }),
+            span,
+        )
+        .await
+        .clone();
         let fresh = match outcome {
             Ok(fresh) => fresh,
             Err(error) => {
