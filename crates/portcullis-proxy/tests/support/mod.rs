@@ -171,13 +171,26 @@ pub async fn dead_port() -> u16 {
     listener.local_addr().expect("addr").port()
 }
 
-/// A free loopback port for the gate (so its BASE_URL is known before it starts).
+/// A free loopback port for the gate (so its BASE_URL is known before it
+/// starts). It is taken below the kernel's ephemeral range (32768 and up on
+/// Linux), where ports bound to `:0` come from: the dev OP, the upstreams and
+/// the other tests of this binary, which bind `:0` in parallel, cannot take it
+/// between this check and the gate's bind. Each port is handed out once per
+/// process.
 pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .expect("bind")
-        .local_addr()
-        .expect("addr")
-        .port()
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    const FIRST: u32 = 20_000;
+    const SPAN: u32 = 12_000;
+    let base = std::process::id().wrapping_mul(7919) % SPAN;
+    for _ in 0..SPAN {
+        let offset = NEXT.fetch_add(1, Ordering::SeqCst);
+        let port = u16::try_from(FIRST + (base + offset) % SPAN).expect("below 32000");
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+    panic!("no free port between {FIRST} and {}", FIRST + SPAN);
 }
 
 /// The dev OP with the gate's client registered for `bases` (callbacks
