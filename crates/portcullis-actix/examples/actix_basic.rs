@@ -25,7 +25,7 @@
 //!   `API_AUDIENCE`, carrying `API_SCOPE` when it is set; without
 //!   `API_AUDIENCE`, bearer tokens are not accepted. Refusals follow RFC 6750;
 //!   a browser without credentials is redirected to login.
-//! - `PORT` (default 3000) is the port it listens on.
+//! - `HOST` (default `127.0.0.1`) and `PORT` (default 3000) are where it listens.
 //!
 //! This contract is the `basic` example's, and is checked by the same tests
 //! (`crates/portcullis-actix/tests/contract.rs`).
@@ -118,12 +118,8 @@ async fn api_me(
 }
 
 async fn run() -> Result<(), Box<dyn std::error::Error>> {
-    let port: u16 = match std::env::var("PORT") {
-        Ok(port) => port
-            .parse()
-            .map_err(|_| format!("PORT must be a port number, not {port:?}"))?,
-        Err(_) => 3000,
-    };
+    // HOST (default 127.0.0.1) and PORT (default 3000), as in `basic`.
+    let addr = portcullis::listen::listen_addr(3000)?;
     let builder = OidcLayerBuilder::from_env()?
         .auth_required(false)
         .store_opener(Arc::new(portcullis_redis::RedisOpener::default()));
@@ -147,9 +143,13 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
                     .route(web::get().to(profile)),
             )
     })
-    .bind(("0.0.0.0", port))
-    .map_err(|e| format!("cannot listen on port {port} ({e}): set PORT to a free port"))?;
-    tracing::info!("actix_basic example listening on port {port}");
+    .bind(addr)
+    .map_err(|e| {
+        format!(
+            "cannot listen on {addr} ({e}): set PORT to a free port (or HOST to another address)"
+        )
+    })?;
+    println!("actix_basic example listening on http://{addr}");
     server.run().await?;
     Ok(())
 }
