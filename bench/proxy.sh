@@ -44,6 +44,7 @@ OP_PORT=9410 UP_PORT=3210 GATE_PORT=3211 NGINX_PORT=3212 NGINX_AUTH_PORT=3213 AP
 RESULTS=$ROOT/bench/results
 LOGS=$RESULTS/logs
 mkdir -p "$LOGS"
+: >"$LOGS/proxy-login.log"
 log() { printf '==> bench/proxy: %s\n' "$*" >&2; }
 die() { printf 'bench/proxy: ERROR: %s\n' "$*" >&2; exit 1; }
 
