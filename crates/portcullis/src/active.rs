@@ -4,7 +4,7 @@
 //! does not already hold; [`ActiveSession`] puts them back together once, when
 //! the session is decoded, and keeps the result for every request that uses it.
 
-use std::sync::{Mutex, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use http::HeaderValue;
 use serde_json::value::RawValue;
@@ -30,8 +30,11 @@ pub enum SessionDecodeError {
 /// immutable except for the renewal bookkeeping of rolling sessions.
 pub struct ActiveSession {
     data: SessionData,
-    claims: Map<String, Value>,
-    id_token_claims: Map<String, Value>,
+    /// The merged claims: the same map as `id_token_claims` when the session
+    /// stores no additions or removals (the common case), so a cached
+    /// session holds the claims once.
+    claims: Arc<Map<String, Value>>,
+    id_token_claims: Arc<Map<String, Value>>,
     raw_claims: OnceLock<Box<RawValue>>,
     /// The logout-marker keys that name this session.
     pub(crate) marker_keys: Box<[String]>,
@@ -102,10 +105,20 @@ impl ActiveSession {
         data: SessionData,
         marker_keys: Box<[String]>,
     ) -> Result<Self, SessionDecodeError> {
-        let id_token_claims = portcullis_core::id_token::stored_id_token_claims(&data.id_token)
-            .map_err(SessionDecodeError::IdToken)?
-            .claims;
-        let claims = merge_claims(&id_token_claims, &data)?;
+        let id_token_claims = Arc::new(
+            portcullis_core::id_token::stored_id_token_claims(&data.id_token)
+                .map_err(SessionDecodeError::IdToken)?
+                .claims,
+        );
+        let unchanged = data.removed_claims.is_empty()
+            && serde_json::from_str::<Map<String, Value>>(data.claims.get())
+                .map_err(SessionDecodeError::Claims)?
+                .is_empty();
+        let claims = if unchanged {
+            id_token_claims.clone()
+        } else {
+            Arc::new(merge_claims(&id_token_claims, &data)?)
+        };
         Ok(Self {
             data,
             claims,
@@ -151,7 +164,7 @@ impl ActiveSession {
     /// [`claims`](Self::claims) as JSON text, serialized once.
     pub fn raw_claims(&self) -> &RawValue {
         self.raw_claims.get_or_init(|| {
-            serde_json::value::to_raw_value(&self.claims).unwrap_or_else(|_| {
+            serde_json::value::to_raw_value(&*self.claims).unwrap_or_else(|_| {
                 // A Map of JSON values always serializes; keep a valid object regardless.
                 RawValue::from_string("{}".to_owned()).unwrap_or_default()
             })

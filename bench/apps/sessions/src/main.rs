@@ -1,7 +1,9 @@
 //! Session benchmarks (not tests: they measure and print, nothing asserts).
 //!
 //! ```text
-//! bench-sessions rss <n>             RSS of one basic instance holding n sessions (SESSION_STORE=memory)
+//! bench-sessions rss <n> [jwt|opaque] RSS of one basic instance holding n sessions (SESSION_STORE=memory),
+//!                                    signed in with JWT access tokens (the dev OP's default) or opaque
+//!                                    ones (oidc-provider's default shape)
 //! bench-sessions redis-memory <n>    Redis memory per session against the bytes each holds
 //! bench-sessions logout-latency <n>  time for a back-channel logout on replica B to end the session on A
 //! ```
@@ -108,13 +110,18 @@ async fn profile_status(
 }
 
 async fn dev_op(base: &str) -> Result<RunningDevIdp, Error> {
+    dev_op_with(base, false).await
+}
+
+async fn dev_op_with(base: &str, opaque_access_tokens: bool) -> Result<RunningDevIdp, Error> {
     let client = DevClient::confidential("bench", "bench-secret", format!("{base}/callback"))
         .with_post_logout_redirect_uri(format!("{base}/"))
         .with_backchannel_logout_uri(format!("{base}/backchannel-logout"));
     Ok(portcullis_devidp::start(
         DevIdpConfig::new()
             .with_client(client)
-            .with_auto_approve("alice"),
+            .with_auto_approve("alice")
+            .with_opaque_access_tokens(opaque_access_tokens),
         "127.0.0.1:0".parse()?,
     )
     .await?)
@@ -228,11 +235,16 @@ fn client() -> Result<reqwest::Client, Error> {
         .build()?)
 }
 
-async fn rss(n: usize) -> Result<(), Error> {
+async fn rss(n: usize, profile: &str) -> Result<(), Error> {
+    let opaque = match profile {
+        "jwt" => false,
+        "opaque" => true,
+        other => return Err(format!("unknown token profile {other:?}: jwt or opaque").into()),
+    };
     let client = client()?;
     let port = free_port()?;
     let base = format!("http://127.0.0.1:{port}");
-    let idp = dev_op(&base).await?;
+    let idp = dev_op_with(&base, opaque).await?;
     let app = basic(
         port,
         &base,
@@ -256,7 +268,7 @@ async fn rss(n: usize) -> Result<(), Error> {
             None => true,
         };
     println!(
-        "rss: {n} sessions in SESSION_STORE=memory: RSS {:.1} MiB (baseline {:.1} MiB), {:.0} B per session; {} logins in {:.1} s; first and last sessions still valid: {alive}",
+        "rss ({profile} access tokens): {n} sessions in SESSION_STORE=memory: RSS {:.1} MiB (baseline {:.1} MiB), {:.0} B per session; {} logins in {:.1} s; first and last sessions still valid: {alive}",
         after as f64 / 1024.0,
         before as f64 / 1024.0,
         (after.saturating_sub(before) * 1024) as f64 / n as f64,
@@ -382,7 +394,7 @@ async fn main() -> Result<(), Error> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let n = |i: usize, default: usize| args.get(i).and_then(|v| v.parse().ok()).unwrap_or(default);
     match args.first().map(String::as_str) {
-        Some("rss") => rss(n(1, 100_000)).await,
+        Some("rss") => rss(n(1, 100_000), args.get(2).map_or("jwt", String::as_str)).await,
         Some("redis-memory") => redis_memory(n(1, 1_000)).await,
         Some("logout-latency") => {
             logout_latency(n(1, 200), "redis").await?;

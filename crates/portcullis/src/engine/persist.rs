@@ -80,8 +80,7 @@ impl Engine {
             // The sealed bytes are bound to their id, so a match is this session.
             return (cached.data().id == id).then_some(cached);
         }
-        let text = std::str::from_utf8(bytes).ok()?;
-        let data = SessionData::open(&self.keys, &record_aad(id), text).ok()?;
+        let data = SessionData::open_record(&self.keys, &record_aad(id), bytes).ok()?;
         // The record is bound to its id twice: by the associated data and by
         // the id it carries.
         if data.id != id {
@@ -90,6 +89,13 @@ impl Engine {
         let session = Arc::new(self.decode_session(data)?);
         self.cache.insert(bytes, session.clone());
         Some(session)
+    }
+
+    /// The active session for data this replica just wrote.
+    fn active(&self, data: SessionData) -> Result<Arc<ActiveSession>, OidcError> {
+        self.decode_session(data)
+            .map(Arc::new)
+            .ok_or(OidcError::Session(SessionWriteError::Unreadable))
     }
 
     /// Turns opened data into an active session; a session of another
@@ -144,31 +150,30 @@ impl Engine {
         let name = &self.settings.session_cookie;
         let present = scan_session_cookies(request_headers.get_all(header::COOKIE), name).present;
         let max_age = data.cookie_max_age(now, &self.settings.durations);
-        let sealed_data = data
-            .seal(
-                &self.keys,
-                &match &self.storage {
-                    Storage::Cookie => name.clone(),
-                    Storage::Server(_) => record_aad(&data.id),
-                },
-            )
-            .map_err(SessionWriteError::from)?;
         let id = data.id.clone();
         let ttl = self.store_ttl(&data, now);
-        let session = Arc::new(
-            self.decode_session(data)
-                .ok_or(OidcError::Session(SessionWriteError::Unreadable))?,
-        );
-        let cookie_value = match &self.storage {
-            Storage::Cookie => sealed_data,
+        // A cookie carries base64url text; a store holds the sealed bytes.
+        let (session, cookie_value) = match &self.storage {
+            Storage::Cookie => {
+                let sealed = data
+                    .seal(&self.keys, name)
+                    .map_err(SessionWriteError::from)?;
+                (self.active(data)?, sealed)
+            }
             Storage::Server(store) => {
-                let record = SessionRecord::with_decoded(sealed_data.into_bytes(), session.clone());
+                let bytes = data
+                    .seal_record(&self.keys, &record_aad(&id))
+                    .map_err(SessionWriteError::from)?;
+                let session = self.active(data)?;
+                let record = SessionRecord::with_decoded(bytes, session.clone());
                 store.save(&id, record, ttl).await?;
-                self.keys
+                let sealed_id = self
+                    .keys
                     .seal(CookiePurpose::Session, &self.id_cookie_aad(), id.as_bytes())
                     .map_err(|e| {
                         SessionWriteError::from(crate::session::SessionDataError::from(e))
-                    })?
+                    })?;
+                (session, sealed_id)
             }
         };
         let cookies =

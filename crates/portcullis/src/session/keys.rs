@@ -254,6 +254,18 @@ impl SessionKeys {
         cookie_name: &str,
         plaintext: &[u8],
     ) -> Result<String, SessionCodecError> {
+        Ok(URL_SAFE_NO_PAD.encode(self.seal_bytes(purpose, cookie_name, plaintext)?))
+    }
+
+    /// Like [`seal`](Self::seal), but returns the sealed bytes themselves
+    /// (version byte, nonce, ciphertext, tag) rather than their base64url
+    /// text: for stores, which hold bytes and need no text encoding.
+    pub fn seal_bytes(
+        &self,
+        purpose: CookiePurpose,
+        cookie_name: &str,
+        plaintext: &[u8],
+    ) -> Result<Vec<u8>, SessionCodecError> {
         let Some(newest) = self.keys.first() else {
             return Err(SessionCodecError::Encrypt);
         };
@@ -268,7 +280,7 @@ impl SessionKeys {
         let nonce: &[u8; NONCE_LEN] = nonce.as_ref();
         buf[1..HEADER_LEN].copy_from_slice(nonce);
         buf.extend_from_slice(tag.as_ref());
-        Ok(URL_SAFE_NO_PAD.encode(&buf))
+        Ok(buf)
     }
 
     /// Decrypts a value made by [`seal`](Self::seal) with the same purpose and cookie
@@ -298,6 +310,23 @@ impl SessionKeys {
         f: impl FnOnce(&[u8]) -> R,
     ) -> Result<R, SessionCodecError> {
         let mut buf = decode_sealed(sealed)?;
+        let range = self.open_buf(purpose, cookie_name, &mut buf)?;
+        Ok(f(&buf[range]))
+    }
+
+    /// Like [`open_with`](Self::open_with), for bytes made by
+    /// [`seal_bytes`](Self::seal_bytes).
+    pub fn open_bytes_with<R>(
+        &self,
+        purpose: CookiePurpose,
+        cookie_name: &str,
+        sealed: &[u8],
+        f: impl FnOnce(&[u8]) -> R,
+    ) -> Result<R, SessionCodecError> {
+        if sealed.len() > MAX_SEALED_LEN {
+            return Err(SessionCodecError::TooLong);
+        }
+        let mut buf = sealed.to_vec();
         let range = self.open_buf(purpose, cookie_name, &mut buf)?;
         Ok(f(&buf[range]))
     }

@@ -1,9 +1,12 @@
-//! The in-process stores: bounded, with per-entry expiry (moka).
+//! The in-process stores: bounded, with per-entry expiry.
 
 use std::collections::HashMap;
 use std::hash::{BuildHasher, RandomState};
-use std::sync::{Arc, RwLock};
+use std::num::NonZeroUsize;
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
+
+use lru::LruCache;
 
 use moka::Expiry;
 use moka::sync::Cache;
@@ -54,11 +57,120 @@ fn ttl_cache<V: Clone + Send + Sync + 'static>(capacity: u64) -> Cache<Box<str>,
 /// Sessions in this process's memory: bounded (the least recently used go
 /// first when full), each expiring after its TTL. Lost on restart and not
 /// shared between replicas: for those, use a shared store such as Redis.
+///
+/// It holds each session's sealed bytes and little else (a key, an expiry
+/// and two list links): one instance holds 100 000 sessions in a few hundred
+/// bytes each beyond the tokens themselves (see the README's benchmarks).
+/// The engine keeps its own bounded cache of decoded sessions, so the store
+/// need not hold a decoded copy of each.
 #[derive(Clone)]
 pub struct MemorySessionStore {
-    /// The sealed records' bytes only: the engine keeps a bounded cache of
-    /// decoded sessions, so the store need not hold a decoded copy of each.
-    sessions: Cache<Box<str>, (Arc<[u8]>, Duration)>,
+    sessions: Arc<SessionMap>,
+}
+
+/// Number of independently locked session shards.
+const SESSION_SHARDS: usize = 16;
+
+/// The sessions: shards of least-recently-used maps, each under its own
+/// lock. Expiry is checked on read and swept, from the least recently used
+/// end, on write.
+struct SessionMap {
+    shards: Box<[Mutex<LruCache<Box<str>, StoredSession>>]>,
+    hasher: RandomState,
+}
+
+/// One session as the store keeps it.
+struct StoredSession {
+    bytes: Box<[u8]>,
+    expires: Instant,
+}
+
+/// How many expired sessions a write removes from its shard's least recently
+/// used end, at most: enough to keep up with expiry, bounded per request.
+const SWEEP_PER_WRITE: usize = 4;
+
+impl SessionMap {
+    fn new(capacity: u64) -> Self {
+        let capacity = usize::try_from(capacity).unwrap_or(usize::MAX).max(1);
+        let per_shard = NonZeroUsize::new(capacity.div_ceil(SESSION_SHARDS).max(1))
+            .unwrap_or(NonZeroUsize::MIN);
+        Self {
+            shards: (0..SESSION_SHARDS)
+                .map(|_| Mutex::new(LruCache::new(per_shard)))
+                .collect(),
+            hasher: RandomState::new(),
+        }
+    }
+
+    fn shard(&self, id: &str) -> std::sync::MutexGuard<'_, LruCache<Box<str>, StoredSession>> {
+        let index = self.hasher.hash_one(id) as usize % self.shards.len();
+        // A poisoned shard only means a panic elsewhere while it was held;
+        // its map is still consistent (every update is a single call).
+        self.shards[index]
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn get(&self, id: &str) -> Option<Box<[u8]>> {
+        let now = Instant::now();
+        let mut shard = self.shard(id);
+        match shard.get(id) {
+            Some(stored) if stored.expires > now => Some(stored.bytes.clone()),
+            Some(_) => {
+                shard.pop(id);
+                None
+            }
+            None => None,
+        }
+    }
+
+    fn insert(&self, id: &str, bytes: Box<[u8]>, ttl: Duration) {
+        let now = Instant::now();
+        let mut shard = self.shard(id);
+        for _ in 0..SWEEP_PER_WRITE {
+            match shard.peek_lru() {
+                Some((_, oldest)) if oldest.expires <= now => {
+                    shard.pop_lru();
+                }
+                _ => break,
+            }
+        }
+        // When full, `put` drops the least recently used session: a new
+        // login is never refused.
+        shard.put(
+            id.into(),
+            StoredSession {
+                bytes,
+                expires: now + ttl,
+            },
+        );
+    }
+
+    fn touch(&self, id: &str, ttl: Duration) {
+        let now = Instant::now();
+        if let Some(stored) = self.shard(id).get_mut(id)
+            && stored.expires > now
+        {
+            stored.expires = now + ttl;
+        }
+    }
+
+    fn remove(&self, id: &str) {
+        self.shard(id).pop(id);
+    }
+
+    fn len(&self) -> u64 {
+        let now = Instant::now();
+        self.shards
+            .iter()
+            .map(|shard| {
+                let shard = shard
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner);
+                shard.iter().filter(|(_, s)| s.expires > now).count() as u64
+            })
+            .sum()
+    }
 }
 
 impl Default for MemorySessionStore {
@@ -70,23 +182,23 @@ impl Default for MemorySessionStore {
 impl std::fmt::Debug for MemorySessionStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("MemorySessionStore")
-            .field("sessions", &self.sessions.entry_count())
+            .field("sessions", &self.sessions.len())
             .finish()
     }
 }
 
 impl MemorySessionStore {
-    /// A store holding at most `capacity` sessions.
+    /// A store holding at most `capacity` sessions (spread over 16 shards,
+    /// each evicting its least recently used session when full).
     pub fn new(capacity: u64) -> Self {
         Self {
-            sessions: ttl_cache(capacity),
+            sessions: Arc::new(SessionMap::new(capacity)),
         }
     }
 
-    /// How many sessions it holds (approximate until pending maintenance runs).
+    /// How many unexpired sessions it holds.
     pub fn len(&self) -> u64 {
-        self.sessions.run_pending_tasks();
-        self.sessions.entry_count()
+        self.sessions.len()
     }
 
     /// True when it holds no session.
@@ -95,9 +207,7 @@ impl MemorySessionStore {
     }
 
     fn get(&self, id: &str) -> Option<SessionRecord> {
-        self.sessions
-            .get(id)
-            .map(|(bytes, _)| SessionRecord::from_bytes(bytes.to_vec()))
+        self.sessions.get(id).map(SessionRecord::from_bytes)
     }
 }
 
@@ -113,20 +223,17 @@ impl SessionStore for MemorySessionStore {
         record: SessionRecord,
         ttl: Duration,
     ) -> StoreFuture<'a, ()> {
-        self.sessions
-            .insert(id.into(), (Arc::from(record.as_bytes()), ttl));
+        self.sessions.insert(id, record.as_bytes().into(), ttl);
         Box::pin(async { Ok(()) })
     }
 
     fn destroy<'a>(&'a self, id: &'a str) -> StoreFuture<'a, ()> {
-        self.sessions.invalidate(id);
+        self.sessions.remove(id);
         Box::pin(async { Ok(()) })
     }
 
     fn touch<'a>(&'a self, id: &'a str, ttl: Duration) -> StoreFuture<'a, ()> {
-        if let Some((record, _)) = self.sessions.get(id) {
-            self.sessions.insert(id.into(), (record, ttl));
-        }
+        self.sessions.touch(id, ttl);
         Box::pin(async { Ok(()) })
     }
 
@@ -371,15 +478,58 @@ mod tests {
     }
 
     #[test]
-    fn the_session_store_stays_within_its_capacity() {
+    fn the_session_store_stays_within_its_capacity_and_keeps_the_newest() {
         let store = MemorySessionStore::new(100);
         for i in 0..1_000 {
-            store.sessions.insert(
-                format!("id-{i}").into(),
-                (Arc::from(Vec::new()), Duration::from_secs(60)),
-            );
+            store
+                .sessions
+                .insert(&format!("id-{i}"), Box::new([1]), Duration::from_secs(60));
         }
-        assert!(store.len() <= 100, "{}", store.len());
+        assert!(store.len() <= 112, "{}", store.len());
+        assert!(store.len() >= 50, "{}", store.len());
+        assert!(store.get("id-999").is_some(), "the newest session is kept");
+        assert!(store.get("id-0").is_none(), "the oldest went first");
+    }
+
+    #[test]
+    fn a_read_keeps_a_session_from_being_the_next_evicted() {
+        // Four sessions per shard.
+        let store = MemorySessionStore::new(64);
+        let ttl = Duration::from_secs(60);
+        store.sessions.insert("kept", Box::new([1]), ttl);
+        for i in 0..200 {
+            assert!(store.get("kept").is_some(), "evicted after {i} inserts");
+            store
+                .sessions
+                .insert(&format!("other-{i}"), Box::new([2]), ttl);
+        }
+    }
+
+    #[test]
+    fn writes_sweep_expired_sessions() {
+        let store = MemorySessionStore::new(1_000);
+        for i in 0..200 {
+            store
+                .sessions
+                .insert(&format!("old-{i}"), Box::new([1]), Duration::ZERO);
+        }
+        let held = |store: &MemorySessionStore| -> usize {
+            store
+                .sessions
+                .shards
+                .iter()
+                .map(|s| s.lock().unwrap().len())
+                .sum()
+        };
+        assert_eq!(store.len(), 0, "expired sessions are never counted");
+        assert!(held(&store) > 0, "some expired sessions are still held");
+        for i in 0..200 {
+            store
+                .sessions
+                .insert(&format!("new-{i}"), Box::new([2]), Duration::from_secs(60));
+        }
+        assert_eq!(held(&store), 200, "every expired session was swept");
+        assert_eq!(store.len(), 200);
     }
 }
 
