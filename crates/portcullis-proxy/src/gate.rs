@@ -379,15 +379,7 @@ impl Gate {
         };
         extra_cookies.extend(cookies);
         if self.upstream.too_large(&request) {
-            return pages::error(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "payload_too_large",
-                &format!(
-                    "The request body is larger than this gateway accepts ({} bytes).",
-                    self.upstream.max_body_bytes()
-                ),
-                request.headers(),
-            );
+            return too_large(self.upstream.max_body_bytes(), request.headers());
         }
         let mut request = request;
         crate::headers::strip_own_cookies(request.headers_mut(), self.engine.session_cookie_name());
@@ -498,6 +490,10 @@ impl Gate {
 }
 
 fn forward_error(error: &ForwardError, request: &HeaderMap) -> Response<ProxyBody> {
+    if let ForwardError::TooLarge(over) = error {
+        tracing::info!(limit = over.limit, "request body over the limit refused");
+        return too_large(over.limit, request);
+    }
     tracing::warn!(error = %error, source = ?std::error::Error::source(error), "upstream failed");
     match error {
         ForwardError::Timeout(_) => {
@@ -519,6 +515,16 @@ fn forward_error(error: &ForwardError, request: &HeaderMap) -> Response<ProxyBod
             )
         }
     }
+}
+
+/// The 413 for a body over `MAX_BODY_BYTES`, declared or streamed.
+fn too_large(limit: u64, request: &HeaderMap) -> Response<ProxyBody> {
+    pages::error(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "payload_too_large",
+        &format!("The request body is larger than this gateway accepts ({limit} bytes)."),
+        request,
+    )
 }
 
 fn append_cookies(headers: &mut HeaderMap, cookies: Vec<HeaderValue>) {

@@ -554,39 +554,293 @@ async fn an_upstream_that_is_down_or_slow_gets_a_clear_502_or_504() {
     assert_eq!(body["error"], "upstream_timeout");
 }
 
+/// A streamed (chunked, no `Content-Length`) request body of `chunks`
+/// chunks of `size` bytes, with `pause` between them.
+fn chunked_body(chunks: usize, size: usize, pause: Duration) -> reqwest::Body {
+    let stream = futures_util::stream::unfold(0usize, move |sent| async move {
+        if sent == chunks {
+            return None;
+        }
+        if sent > 0 && !pause.is_zero() {
+            tokio::time::sleep(pause).await;
+        }
+        let chunk = bytes::Bytes::from(vec![b'a' + (sent % 26) as u8; size]);
+        Some((Ok::<_, std::io::Error>(chunk), sent + 1))
+    });
+    reqwest::Body::wrap_stream(stream)
+}
+
+/// Waits (at most 5 s) until the upstream has recorded `n` bodies.
+async fn received(uploads: &Uploads, n: usize) -> Vec<Received> {
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    loop {
+        let seen = uploads.lock().expect("uploads").clone();
+        if seen.len() >= n {
+            return seen;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the upstream recorded {seen:?}, expected {n} bodies"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
 #[tokio::test]
-async fn a_body_over_the_limit_is_refused_with_413() {
-    let s = setup(&[("SKIP_AUTH", "^/upload"), ("MAX_BODY_BYTES", "1000")], "").await;
+async fn a_body_over_the_limit_is_refused_with_413_with_or_without_content_length() {
+    let (upstream, uploads) = start_recording_upstream().await;
+    let port = free_port();
+    let base = format!("http://127.0.0.1:{port}");
+    let idp = start_idp(std::slice::from_ref(&base), |c| c).await;
+    let env = [("SKIP_AUTH", "^/upload"), ("MAX_BODY_BYTES", "1000")];
+    let _gate = start_gate(port, idp.issuer(), upstream, &env, "").await;
+    let upload = format!("{base}/upload");
+
+    // Declared lengths: at the limit passes, one byte over is refused up front.
     let ok = api()
-        .post(format!("{}/upload", s.base))
+        .post(&upload)
         .body(vec![b'a'; 1000])
         .send()
         .await
         .expect("upload");
     assert_eq!(ok.status(), StatusCode::OK);
     let too_big = api()
-        .post(format!("{}/upload", s.base))
+        .post(&upload)
         .header("accept", "application/json")
         .body(vec![b'a'; 1001])
         .send()
         .await
         .expect("upload");
     assert_eq!(too_big.status(), StatusCode::PAYLOAD_TOO_LARGE);
-    // A chunked body that grows past the limit never reaches the upstream whole.
-    let chunks = futures_util::stream::iter(
-        (0..4).map(|_| Ok::<_, std::io::Error>(bytes::Bytes::from(vec![b'a'; 600]))),
-    );
-    let chunked = api()
-        .post(format!("{}/upload", s.base))
-        .body(reqwest::Body::wrap_stream(chunks))
-        .send()
-        .await;
-    if let Ok(response) = chunked
-        && response.status() == StatusCode::OK
-    {
-        let body: Value = response.json().await.expect("json");
-        assert!(body["bytes"].as_u64().unwrap_or(0) <= 1000, "{body}");
+    let body: Value = too_big.json().await.expect("json");
+    assert_eq!(body["error"], "payload_too_large", "{body}");
+
+    // Chunked, within the limit: through intact, still chunked.
+    let mut expected = Vec::new();
+    for i in 0..4 {
+        expected.extend(vec![b'a' + i as u8; 250]);
     }
+    let within: Value = echo(
+        api()
+            .post(&upload)
+            .body(chunked_body(4, 250, Duration::ZERO))
+            .send()
+            .await
+            .expect("upload"),
+    )
+    .await;
+    assert_eq!(within["bytes"], 1000, "{within}");
+    assert_eq!(within["sha256"], sha256_hex(&expected), "{within}");
+    assert_eq!(within["transfer_encoding"], "chunked", "{within}");
+    assert!(within["content_length"].is_null(), "{within}");
+    // The upstream records a body before it answers: these two, not the 1001 bytes.
+    assert_eq!(received(&uploads, 2).await.len(), 2);
+
+    // Chunked, over the limit: a 413 (JSON for APIs, the page for browsers),
+    // never a 502, and the upstream never gets the frame that crosses it.
+    for (accept, pause) in [
+        ("application/json", Duration::ZERO),
+        ("text/html", Duration::ZERO),
+        ("application/json", Duration::from_millis(100)),
+    ] {
+        let response = api()
+            .post(&upload)
+            .header("accept", accept)
+            .body(chunked_body(4, 600, pause))
+            .send()
+            .await
+            .expect("the client gets the answer");
+        assert_eq!(
+            response.status(),
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "{accept} {pause:?}"
+        );
+        assert_eq!(response.headers()["cache-control"], "no-store");
+        let text = response.text().await.expect("body");
+        if accept == "text/html" {
+            assert!(text.contains("<h1>413"), "{text}");
+        } else {
+            let body: Value = serde_json::from_str(&text).expect("json");
+            assert_eq!(body["error"], "payload_too_large", "{body}");
+        }
+        assert!(
+            text.contains("1000 bytes"),
+            "the page names the limit: {text}"
+        );
+    }
+    // Whatever reached the upstream (the frame before the limit, or nothing
+    // when the gate saw the overflow first) broke off within the limit.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    for cut in &received(&uploads, 2).await[2..] {
+        assert!(cut.bytes <= 1000, "{cut:?}");
+        assert!(
+            !cut.complete,
+            "the upstream must see the body break off: {cut:?}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_large_chunked_body_over_the_limit_gets_its_413_not_a_reset() {
+    let (upstream, uploads) = start_recording_upstream().await;
+    let port = free_port();
+    let base = format!("http://127.0.0.1:{port}");
+    let idp = start_idp(std::slice::from_ref(&base), |c| c).await;
+    let env = [("SKIP_AUTH", "^/upload"), ("MAX_BODY_BYTES", "1048576")];
+    let _gate = start_gate(port, idp.issuer(), upstream, &env, "").await;
+    // 64 MB against a 1 MiB limit: the client is still sending when the
+    // gate answers, and must read the 413 rather than a connection reset.
+    for attempt in 0..3 {
+        let response = api()
+            .post(format!("{base}/upload"))
+            .header("accept", "application/json")
+            .body(chunked_body(1024, 64 * 1024, Duration::ZERO))
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("attempt {attempt}: no answer: {e:?}"));
+        assert_eq!(
+            response.status(),
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "{attempt}"
+        );
+    }
+    // A client that writes its whole body before it reads (3 MiB, chunked,
+    // on a raw connection): the gate keeps reading what is left for a
+    // moment after its 413, so the answer is not lost to a reset.
+    for attempt in 0..3 {
+        let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .expect("connect");
+        let head = "POST /upload HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept: application/json\r\n\
+                    Transfer-Encoding: chunked\r\n\r\n";
+        stream.write_all(head.as_bytes()).await.expect("head");
+        let chunk = format!("{:x}\r\n{}\r\n", 64 * 1024, "b".repeat(64 * 1024));
+        for _ in 0..48 {
+            if stream.write_all(chunk.as_bytes()).await.is_err() {
+                break;
+            }
+        }
+        let _ = stream.write_all(b"0\r\n\r\n").await;
+        let mut answer = Vec::new();
+        let read = tokio::time::timeout(Duration::from_secs(10), async {
+            let mut buf = [0u8; 4096];
+            loop {
+                match stream.read(&mut buf).await {
+                    Ok(0) => break Ok(()),
+                    Ok(n) => {
+                        answer.extend_from_slice(&buf[..n]);
+                        if answer.windows(4).any(|w| w == b"\r\n\r\n") {
+                            break Ok(());
+                        }
+                    }
+                    Err(error) => break Err(error),
+                }
+            }
+        })
+        .await
+        .expect("an answer in time");
+        let text = String::from_utf8_lossy(&answer);
+        assert!(
+            text.starts_with("HTTP/1.1 413"),
+            "attempt {attempt}: {read:?} {text:?}"
+        );
+    }
+    // Lingering close: once it has answered 413, the gate reads (and
+    // discards) what the client still sends for a moment instead of
+    // closing at once, which would reset the connection, and on many
+    // systems destroy the unread answer with it.
+    let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .expect("connect");
+    let head = "POST /upload HTTP/1.1\r\nHost: 127.0.0.1\r\nTransfer-Encoding: chunked\r\n\r\n";
+    stream.write_all(head.as_bytes()).await.expect("head");
+    let chunk = format!("{:x}\r\n{}\r\n", 64 * 1024, "c".repeat(64 * 1024));
+    for _ in 0..17 {
+        stream
+            .write_all(chunk.as_bytes())
+            .await
+            .expect("within the limit");
+    }
+    let mut answer = Vec::new();
+    let mut buf = [0u8; 4096];
+    while !answer.windows(4).any(|w| w == b"\r\n\r\n") {
+        let n = tokio::time::timeout(Duration::from_secs(10), stream.read(&mut buf))
+            .await
+            .expect("an answer in time")
+            .expect("read");
+        assert!(n > 0, "closed before answering");
+        answer.extend_from_slice(&buf[..n]);
+    }
+    assert!(
+        answer.starts_with(b"HTTP/1.1 413"),
+        "{}",
+        String::from_utf8_lossy(&answer)
+    );
+    for i in 0..20 {
+        tokio::time::sleep(Duration::from_millis(25)).await;
+        if let Err(error) = stream.write_all(chunk.as_bytes()).await {
+            panic!("the gate stopped reading {i} chunks after its 413: {error}");
+        }
+    }
+    drop(stream);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    for cut in received(&uploads, 0).await {
+        assert!(cut.bytes <= 1_048_576 && !cut.complete, "{cut:?}");
+    }
+}
+
+#[tokio::test]
+async fn a_body_that_outgrows_the_limit_after_the_upstream_answered_aborts_the_response() {
+    let (upstream, uploads) = start_recording_upstream().await;
+    let port = free_port();
+    let base = format!("http://127.0.0.1:{port}");
+    let idp = start_idp(std::slice::from_ref(&base), |c| c).await;
+    let env = [("SKIP_AUTH", "^/early"), ("MAX_BODY_BYTES", "1000")];
+    let _gate = start_gate(port, idp.issuer(), upstream, &env, "").await;
+    // Within the limit, the early answer is complete.
+    let whole = api()
+        .post(format!("{base}/early"))
+        .body(chunked_body(2, 500, Duration::from_millis(100)))
+        .send()
+        .await
+        .expect("early");
+    assert_eq!(whole.status(), StatusCode::OK);
+    assert!(whole.text().await.expect("body").ends_with("done 1000\n"));
+    // The upstream has sent 200 before the body crosses the limit: the
+    // status cannot become a 413 any more, so the gate breaks off both
+    // sides. The client's response never completes, and the upstream sees
+    // an unfinished body of at most the limit.
+    let response = api()
+        .post(format!("{base}/early"))
+        .body(chunked_body(4, 600, Duration::from_millis(200)))
+        .send()
+        .await
+        .expect("the head of the early answer");
+    assert_eq!(response.status(), StatusCode::OK);
+    let mut response = response;
+    let mut text = String::new();
+    let outcome = loop {
+        match response.chunk().await {
+            Ok(Some(chunk)) => text.push_str(&String::from_utf8_lossy(&chunk)),
+            Ok(None) => break Ok(()),
+            Err(error) => break Err(error),
+        }
+    };
+    assert!(
+        outcome.is_err(),
+        "the response must break off, not end cleanly: {text:?}"
+    );
+    assert!(!text.contains("done"), "{text}");
+    let seen = received(&uploads, 2).await;
+    assert_eq!(
+        seen[0],
+        Received {
+            path: "/early".into(),
+            bytes: 1000,
+            complete: true
+        }
+    );
+    assert!(seen[1].bytes <= 1000 && !seen[1].complete, "{:?}", seen[1]);
 }
 
 #[tokio::test]
