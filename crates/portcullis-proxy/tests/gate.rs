@@ -1020,3 +1020,299 @@ async fn an_empty_route_prefix_puts_the_routes_at_the_root() {
     assert_eq!(auth.status(), StatusCode::ACCEPTED);
     drop(gate);
 }
+
+/// The claims of a JWT (not verified: the OP's userinfo does that).
+fn jwt_claims(token: &str) -> Value {
+    use base64::Engine as _;
+    let payload = token.split('.').nth(1).expect("a JWT");
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(payload)
+        .expect("base64url");
+    serde_json::from_slice(&bytes).expect("claims")
+}
+
+fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_secs()
+}
+
+/// Asks the OP's userinfo endpoint whether `token` is a valid access token (its `sub`).
+async fn userinfo_sub(issuer: &str, token: &str) -> Result<String, StatusCode> {
+    let response = api()
+        .get(format!("{issuer}/userinfo"))
+        .bearer_auth(token)
+        .send()
+        .await
+        .expect("userinfo");
+    if response.status() != StatusCode::OK {
+        return Err(response.status());
+    }
+    let body: Value = response.json().await.expect("json");
+    Ok(body["sub"].as_str().unwrap_or_default().to_owned())
+}
+
+/// The access token the upstream saw.
+fn passed_token(echo: &Value) -> String {
+    let tokens = seen(echo, "x-forwarded-access-token");
+    assert_eq!(tokens.len(), 1, "{echo}");
+    tokens[0].to_owned()
+}
+
+#[tokio::test]
+async fn a_due_access_token_is_refreshed_once_for_parallel_requests_and_the_upstream_gets_the_new_one()
+ {
+    // The engine refreshes automatically within 60 s of expiry (its default
+    // window), the gate within 5 s when it passes the token on. Each case:
+    // the access-token lifetime, and how long before expiry a refresh is due.
+    for (env, ttl, window) in [
+        (
+            &[("AUTO_REFRESH", "true"), ("PASS_ACCESS_TOKEN", "true")][..],
+            63,
+            60,
+        ),
+        (&[("PASS_ACCESS_TOKEN", "true")][..], 8, 5),
+    ] {
+        let s = setup_with(env, "", |c| {
+            c.with_access_token_ttl_secs(ttl)
+                // A slow OP: the parallel requests all arrive during the refresh.
+                .with_refresh_delay(Duration::from_millis(400))
+        })
+        .await;
+        let browser = Browser::new();
+        let echo = browser.sign_in(&s.base, s.idp.issuer(), "alice").await;
+        let first = passed_token(&echo);
+        let first_exp = jwt_claims(&first)["exp"].as_u64().expect("exp");
+        let old_cookie = browser.cookie(&s.base);
+        let whoami = format!("{}/whoami", s.base);
+        let get = |cookie: String| {
+            let url = whoami.clone();
+            async move {
+                api()
+                    .get(url)
+                    .header("cookie", cookie)
+                    .header("accept", "application/json")
+                    .send()
+                    .await
+                    .expect("request")
+            }
+        };
+        // Not due yet: the same token, no refresh grant.
+        let early = echo_of(get(old_cookie.clone()).await).await;
+        assert_eq!(passed_token(&early), first, "{env:?}");
+        assert_eq!(s.idp.handle().refresh_grants(), 0, "{env:?}");
+
+        // Once due, eight requests at once with the same cookie.
+        let due = first_exp - window + 1;
+        while unix_now() < due {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        let batch: Vec<_> = (0..8)
+            .map(|_| tokio::spawn(get(old_cookie.clone())))
+            .collect();
+        let mut tokens = Vec::new();
+        let mut renewed = Vec::new();
+        for request in batch {
+            let response = request.await.expect("join");
+            let set_cookies: Vec<String> = response
+                .headers()
+                .get_all("set-cookie")
+                .iter()
+                .filter_map(|v| v.to_str().ok().map(str::to_owned))
+                .collect();
+            let echo = echo_of(response).await;
+            tokens.push(passed_token(&echo));
+            renewed.push(set_cookies);
+        }
+        assert_eq!(
+            s.idp.handle().refresh_grants(),
+            1,
+            "{env:?}: one refresh grant for eight parallel requests"
+        );
+        let second = tokens[0].clone();
+        assert!(
+            tokens.iter().all(|t| *t == second),
+            "{env:?}: every request got the refreshed token"
+        );
+        assert_ne!(second, first, "{env:?}");
+        let claims = jwt_claims(&second);
+        assert!(claims["exp"].as_u64().expect("exp") > first_exp, "{claims}");
+        assert_eq!(
+            userinfo_sub(s.idp.issuer(), &second).await,
+            Ok("alice".to_owned()),
+            "{env:?}: the OP accepts the new token"
+        );
+        // Every answer carries the refreshed session cookie.
+        for set_cookies in &renewed {
+            assert!(
+                set_cookies
+                    .iter()
+                    .any(|c| c.starts_with(&format!("{SESSION_COOKIE}="))),
+                "{env:?}: {set_cookies:?}"
+            );
+        }
+        // The refreshed cookie goes on with the new token, and so, for a
+        // moment, does a late request with the old cookie: no second grant.
+        let url = reqwest::Url::parse(&s.base).expect("url");
+        for set_cookie in &renewed[0] {
+            browser.jar.add_cookie_str(set_cookie, &url);
+        }
+        let new_cookie = browser.cookie(&s.base);
+        assert_ne!(new_cookie, old_cookie);
+        let next = echo_of(get(new_cookie).await).await;
+        assert_eq!(passed_token(&next), second, "{env:?}");
+        let late = echo_of(get(old_cookie).await).await;
+        assert_eq!(passed_token(&late), second, "{env:?}");
+        assert_eq!(s.idp.handle().refresh_grants(), 1, "{env:?}");
+    }
+}
+
+/// The `src` of every front-channel logout iframe on the OP's page.
+fn iframe_sources(html: &str) -> Vec<String> {
+    let mut sources = Vec::new();
+    let mut rest = html;
+    while let Some(at) = rest.find("<iframe") {
+        let tag = &rest[at..at + rest[at..].find('>').expect("tag end")];
+        if let Some(start) = tag.find(" src=\"") {
+            let value = &tag[start + 6..];
+            let value = &value[..value.find('"').expect("quote")];
+            sources.push(value.replace("&amp;", "&"));
+        }
+        rest = &rest[at + 7..];
+    }
+    sources
+}
+
+#[tokio::test]
+async fn front_channel_logout_from_the_op_ends_the_session_without_its_cookie() {
+    let upstream = start_upstream().await;
+    let port = free_port();
+    let base = format!("http://127.0.0.1:{port}");
+    // The OP knows the gate's front-channel logout URI, and frames it on
+    // its logout page with its `iss` and the OP session's `sid`.
+    let client = portcullis_devidp::DevClient::confidential(
+        CLIENT_ID,
+        CLIENT_SECRET,
+        format!("{base}/oauth2/callback"),
+    )
+    .with_frontchannel_logout_uri(format!("{base}/oauth2/frontchannel-logout"));
+    let idp = portcullis_devidp::start(
+        portcullis_devidp::DevIdpConfig::new().with_client(client),
+        "127.0.0.1:0".parse().expect("addr"),
+    )
+    .await
+    .expect("idp");
+    let issuer = idp.issuer().to_owned();
+    let _gate = start_gate(port, &issuer, upstream, &[], "").await;
+    let alice = Browser::new();
+    alice.sign_in(&base, &issuer, "alice").await;
+    let bob = Browser::new();
+    bob.sign_in(&base, &issuer, "bob").await;
+    let alice_cookie = alice.cookie(&base);
+    let bob_cookie = bob.cookie(&base);
+    let status = |cookie: &str| {
+        let request = api()
+            .get(format!("{base}/whoami"))
+            .header("cookie", cookie)
+            .header("accept", "application/json");
+        async move { request.send().await.expect("whoami").status() }
+    };
+
+    // alice signs out at the OP; its page frames the gate's URI.
+    let (_, code, page) = alice
+        .navigate(&format!("{issuer}/logout?client_id={CLIENT_ID}"))
+        .await;
+    assert_eq!(code, StatusCode::OK, "{page}");
+    let frames = iframe_sources(&page);
+    assert_eq!(frames.len(), 1, "{page}");
+    let frame = reqwest::Url::parse(&frames[0]).expect("iframe url");
+    assert!(
+        frame
+            .as_str()
+            .starts_with(&format!("{base}/oauth2/frontchannel-logout?")),
+        "{frame}"
+    );
+    let param = |name: &str| {
+        frame
+            .query_pairs()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.into_owned())
+            .expect(name)
+    };
+    assert_eq!(param("iss"), issuer);
+    let sid = param("sid");
+    // Until the iframe loads, the gate's session lives on (no back-channel here).
+    assert_eq!(status(&alice_cookie).await, StatusCode::OK);
+
+    // How the gate answers any front-channel request: never cached, framed
+    // only by the OP, no cookie set (there was none to clear).
+    let op_origin = reqwest::Url::parse(&issuer)
+        .expect("issuer")
+        .origin()
+        .ascii_serialization();
+    let front_channel = |query: String| {
+        let url = format!("{base}/oauth2/frontchannel-logout?{query}");
+        let op_origin = op_origin.clone();
+        async move {
+            // As an OP's cross-site iframe loads it: no cookie of the gate's.
+            let response = api()
+                .get(&url)
+                .header("accept", "text/html")
+                .send()
+                .await
+                .expect("front-channel logout");
+            let headers = response.headers().clone();
+            assert_eq!(headers["cache-control"], "no-store", "{url}");
+            assert_eq!(
+                headers["content-security-policy"],
+                format!("frame-ancestors {op_origin}").as_str(),
+                "{url}"
+            );
+            assert!(headers.get("set-cookie").is_none(), "{url}: {headers:?}");
+            let status = response.status();
+            let body = response.text().await.expect("body");
+            (status, body)
+        }
+    };
+    let encode = |v: &str| url::form_urlencoded::byte_serialize(v.as_bytes()).collect::<String>();
+
+    // A wrong `iss`, or a `sid` without one, is refused (400) and ends nothing.
+    for query in [
+        format!("iss={}&sid={}", encode("http://evil.example"), encode(&sid)),
+        format!("iss={}&sid={}", encode(&format!("{issuer}/")), encode(&sid)),
+        format!("sid={}", encode(&sid)),
+    ] {
+        let (code, body) = front_channel(query.clone()).await;
+        assert_eq!(code, StatusCode::BAD_REQUEST, "{query}: {body}");
+        assert!(!body.contains("<script"), "{body}");
+        assert_eq!(status(&alice_cookie).await, StatusCode::OK, "{query}");
+        assert_eq!(status(&bob_cookie).await, StatusCode::OK, "{query}");
+    }
+    // An unknown `sid` of the right OP: answered like any other (an OP must
+    // not learn whether it matched), and nobody is signed out.
+    let (code, _) = front_channel(format!(
+        "iss={}&sid={}",
+        encode(&issuer),
+        encode("no-such-session")
+    ))
+    .await;
+    assert_eq!(code, StatusCode::OK);
+    assert_eq!(status(&alice_cookie).await, StatusCode::OK);
+    assert_eq!(status(&bob_cookie).await, StatusCode::OK);
+
+    // The OP's own URL: alice's session ends, bob's does not.
+    let (code, body) = front_channel(frame.query().expect("query").to_owned()).await;
+    assert_eq!(code, StatusCode::OK, "{body}");
+    assert_eq!(status(&alice_cookie).await, StatusCode::UNAUTHORIZED);
+    assert_eq!(status(&bob_cookie).await, StatusCode::OK);
+    // Her browser, cookie and all, is sent to sign in again.
+    let again = alice
+        .client
+        .get(format!("{base}/whoami"))
+        .header("accept", "text/html")
+        .send()
+        .await
+        .expect("whoami");
+    assert_eq!(again.status(), StatusCode::FOUND);
+}
