@@ -1316,3 +1316,34 @@ async fn front_channel_logout_from_the_op_ends_the_session_without_its_cookie() 
         .expect("whoami");
     assert_eq!(again.status(), StatusCode::FOUND);
 }
+
+#[tokio::test]
+async fn auth_request_401s_tell_a_front_proxy_where_browsers_sign_in() {
+    let ask = |auth: String, accept: &'static str| async move {
+        api()
+            .get(auth)
+            .header("accept", accept)
+            .header("x-forwarded-uri", "/private/a%20b?x=1&y=/z")
+            .header("x-forwarded-method", "GET")
+            .send()
+            .await
+            .expect("auth")
+    };
+    // From a trusted proxy: the original URI, encoded once, as returnTo.
+    let trusted = setup(&[("TRUSTED_PROXIES", "127.0.0.1")], "").await;
+    let browser = ask(format!("{}/oauth2/auth", trusted.base), "text/html").await;
+    assert_eq!(browser.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        browser.headers()["location"],
+        "/oauth2/login?returnTo=%2Fprivate%2Fa%2520b%3Fx%3D1%26y%3D%2Fz"
+    );
+    // APIs get the 401 alone.
+    let json = ask(format!("{}/oauth2/auth", trusted.base), "application/json").await;
+    assert_eq!(json.status(), StatusCode::UNAUTHORIZED);
+    assert!(json.headers().get("location").is_none());
+    // From anyone else the claimed URI is ignored: back to the root.
+    let untrusted = setup(&[], "").await;
+    let browser = ask(format!("{}/oauth2/auth", untrusted.base), "text/html").await;
+    assert_eq!(browser.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(browser.headers()["location"], "/oauth2/login?returnTo=%2F");
+}
