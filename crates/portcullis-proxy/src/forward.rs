@@ -8,13 +8,14 @@ use std::time::Duration;
 use http::header::{self, HeaderValue};
 use http::uri::{PathAndQuery, Uri};
 use http::{Request, Response, StatusCode, Version};
-use http_body_util::{BodyExt, Limited};
+use http_body_util::BodyExt;
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use url::Url;
 
 use crate::headers::{remove_hop_by_hop, wants_upgrade};
+use crate::limit::{BodyTooLarge, CappedBody};
 use crate::pages::{self, BoxError, ProxyBody};
 
 /// The upstream and the client that reaches it.
@@ -50,6 +51,10 @@ pub enum ForwardError {
     /// The request could not be turned into an upstream request.
     #[error("the request target cannot be forwarded")]
     BadTarget(#[source] http::Error),
+    /// The request body (without a `Content-Length` that said so up front)
+    /// grew past the limit before the upstream answered (a 413).
+    #[error(transparent)]
+    TooLarge(#[from] BodyTooLarge),
 }
 
 impl Upstream {
@@ -135,18 +140,27 @@ impl Upstream {
             .parse::<Uri>()
             .map_err(|e| ForwardError::BadTarget(e.into()))?;
         parts.version = Version::HTTP_11;
-        let body = Limited::new(
-            body,
-            usize::try_from(self.max_body_bytes).unwrap_or(usize::MAX),
-        )
-        .map_err(|e| -> BoxError { e })
-        .boxed_unsync();
-        let upstream_request = Request::from_parts(parts, body);
-        let response =
+        let (body, mut overflow) = CappedBody::new(body, self.max_body_bytes);
+        let upstream_request = Request::from_parts(parts, body.boxed_unsync());
+        let sent =
             tokio::time::timeout(self.response_timeout, self.client.request(upstream_request))
-                .await
-                .map_err(|_| ForwardError::Timeout(self.response_timeout))?
-                .map_err(ForwardError::Unreachable)?;
+                .await;
+        // The body outgrew the limit before the upstream answered: that, not
+        // the upstream, is why the request failed. Keep reading what the
+        // client still sends for a moment, so it sees the 413.
+        if let Ok(rest) = overflow.try_recv() {
+            tokio::spawn(crate::limit::drain(rest));
+            return Err(ForwardError::TooLarge(BodyTooLarge {
+                limit: self.max_body_bytes,
+            }));
+        }
+        // From here on an overflow (the upstream answered first) aborts both
+        // connections: the upstream sees an unfinished body and the client an
+        // unfinished response, never a complete-looking one.
+        drop(overflow);
+        let response = sent
+            .map_err(|_| ForwardError::Timeout(self.response_timeout))?
+            .map_err(ForwardError::Unreachable)?;
         if response.status() == StatusCode::SWITCHING_PROTOCOLS
             && let Some(client_upgrade) = client_upgrade
         {

@@ -272,16 +272,10 @@ impl Gate {
                 return Verdict::Pass(None, cookies);
             }
             let mut response = if auth_request {
-                pages::from_engine(
-                    self.engine
-                        .error_response(&OidcError::Unauthenticated, headers),
-                )
+                self.auth_request_refusal(target, headers)
             } else {
                 pages::from_engine(self.engine.reject_unauthenticated(target, headers))
             };
-            if auth_request {
-                *response.status_mut() = StatusCode::UNAUTHORIZED;
-            }
             append_cookies(response.headers_mut(), cookies);
             return Verdict::Answer(response);
         };
@@ -314,6 +308,28 @@ impl Gate {
             }
             Err(response) => Verdict::Answer(response),
         }
+    }
+
+    /// The `401` of `{prefix}/auth` for an anonymous request. For a browser
+    /// it carries the login URL, with the original URI (from a trusted
+    /// proxy) percent-encoded as `returnTo`, in `Location`: a front proxy
+    /// that cannot encode a URI itself (Caddy) redirects there. Browsers
+    /// never follow a `Location` on a 401, and nginx ignores it.
+    fn auth_request_refusal(&self, target: &str, headers: &HeaderMap) -> Response<ProxyBody> {
+        let mut response = pages::from_engine(
+            self.engine
+                .error_response(&OidcError::Unauthenticated, headers),
+        );
+        *response.status_mut() = StatusCode::UNAUTHORIZED;
+        let login = self.engine.reject_unauthenticated(target, headers);
+        if login.status().is_redirection()
+            && let Some(location) = login.headers().get(header::LOCATION)
+        {
+            response
+                .headers_mut()
+                .insert(header::LOCATION, location.clone());
+        }
+        response
     }
 
     /// When the upstream gets the access token and it has expired, refresh
@@ -379,15 +395,7 @@ impl Gate {
         };
         extra_cookies.extend(cookies);
         if self.upstream.too_large(&request) {
-            return pages::error(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "payload_too_large",
-                &format!(
-                    "The request body is larger than this gateway accepts ({} bytes).",
-                    self.upstream.max_body_bytes()
-                ),
-                request.headers(),
-            );
+            return too_large(self.upstream.max_body_bytes(), request.headers());
         }
         let mut request = request;
         crate::headers::strip_own_cookies(request.headers_mut(), self.engine.session_cookie_name());
@@ -498,6 +506,10 @@ impl Gate {
 }
 
 fn forward_error(error: &ForwardError, request: &HeaderMap) -> Response<ProxyBody> {
+    if let ForwardError::TooLarge(over) = error {
+        tracing::info!(limit = over.limit, "request body over the limit refused");
+        return too_large(over.limit, request);
+    }
     tracing::warn!(error = %error, source = ?std::error::Error::source(error), "upstream failed");
     match error {
         ForwardError::Timeout(_) => {
@@ -519,6 +531,16 @@ fn forward_error(error: &ForwardError, request: &HeaderMap) -> Response<ProxyBod
             )
         }
     }
+}
+
+/// The 413 for a body over `MAX_BODY_BYTES`, declared or streamed.
+fn too_large(limit: u64, request: &HeaderMap) -> Response<ProxyBody> {
+    pages::error(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "payload_too_large",
+        &format!("The request body is larger than this gateway accepts ({limit} bytes)."),
+        request,
+    )
 }
 
 fn append_cookies(headers: &mut HeaderMap, cookies: Vec<HeaderValue>) {

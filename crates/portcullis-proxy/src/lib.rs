@@ -14,6 +14,7 @@
 //!   and hop-by-hop headers;
 //! - [`forwarded`]: `X-Forwarded-*`, believed only from trusted proxies;
 //! - [`forward`]: the streaming upstream client with WebSocket pass-through;
+//! - [`limit`]: the request-body limit for bodies of any framing;
 //! - [`gate`]: one request in, one response out;
 //! - [`server`]: hyper 1 listeners, TLS, graceful shutdown;
 //! - [`ops`] and [`metrics`]: health, readiness and Prometheus metrics.
@@ -25,6 +26,7 @@ pub mod forward;
 pub mod forwarded;
 pub mod gate;
 pub mod headers;
+pub mod limit;
 pub mod metrics;
 pub mod ops;
 pub mod pages;

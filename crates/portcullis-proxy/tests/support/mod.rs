@@ -31,22 +31,48 @@ fn full(bytes: impl Into<Bytes>) -> UpstreamBody {
     Full::new(bytes.into()).boxed()
 }
 
+/// A request body as the upstream received it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Received {
+    /// The request path.
+    pub path: String,
+    /// Data bytes read.
+    pub bytes: u64,
+    /// Whether the body ended cleanly (false: it broke off).
+    pub complete: bool,
+}
+
+/// The bodies an upstream has read on `/upload` and `/early`, in order of completion.
+pub type Uploads = std::sync::Arc<std::sync::Mutex<Vec<Received>>>;
+
 /// Starts the echo upstream on a free loopback port:
 /// - any path: 200 with JSON `{method, target, headers}`;
 /// - `/slow`: the same after 1.5 s;
-/// - `/upload`: reads the body as a stream, answers `{bytes}`;
+/// - `/upload`: reads the body as a stream, answers `{bytes, sha256,
+///   transfer_encoding, content_length}`;
+/// - `/early`: answers 200 at once, before reading the body, then streams a
+///   line `read N` per data frame it reads and `done N` at the end;
 /// - `/download?bytes=N`: streams N bytes;
 /// - `/ws`: a WebSocket handshake, then echoes every byte.
 pub async fn start_upstream() -> SocketAddr {
+    start_recording_upstream().await.0
+}
+
+/// [`start_upstream`], with the record of the bodies it read.
+pub async fn start_recording_upstream() -> (SocketAddr, Uploads) {
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let addr = listener.local_addr().expect("addr");
+    let uploads = Uploads::default();
+    let record = uploads.clone();
     tokio::spawn(async move {
         loop {
             let Ok((stream, _)) = listener.accept().await else {
                 continue;
             };
+            let record = record.clone();
             tokio::spawn(async move {
-                let service = hyper::service::service_fn(upstream);
+                let service =
+                    hyper::service::service_fn(move |request| upstream(request, record.clone()));
                 let _ = hyper::server::conn::http1::Builder::new()
                     .serve_connection(TokioIo::new(stream), service)
                     .with_upgrades()
@@ -54,26 +80,108 @@ pub async fn start_upstream() -> SocketAddr {
             });
         }
     });
-    addr
+    (addr, uploads)
 }
 
-async fn upstream(mut request: Request<Incoming>) -> Result<Response<UpstreamBody>, Infallible> {
+/// Reads `body` to its end (or until it breaks off), recording it.
+async fn read_body(path: &str, mut body: Incoming, record: &Uploads) -> (Received, String) {
+    let mut bytes: u64 = 0;
+    let mut digest = aws_lc_rs::digest::Context::new(&aws_lc_rs::digest::SHA256);
+    let mut complete = true;
+    while let Some(frame) = body.frame().await {
+        match frame {
+            Ok(frame) => {
+                if let Some(data) = frame.data_ref() {
+                    bytes += data.len() as u64;
+                    digest.update(data);
+                }
+            }
+            Err(_) => {
+                complete = false;
+                break;
+            }
+        }
+    }
+    let received = Received {
+        path: path.to_owned(),
+        bytes,
+        complete,
+    };
+    record.lock().expect("record").push(received.clone());
+    (received, hex(digest.finish().as_ref()))
+}
+
+/// Lower-case hex.
+pub fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The SHA-256 of `bytes`, in hex.
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    hex(aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, bytes).as_ref())
+}
+
+async fn upstream(
+    mut request: Request<Incoming>,
+    record: Uploads,
+) -> Result<Response<UpstreamBody>, Infallible> {
     let path = request.uri().path().to_owned();
     match path.as_str() {
         "/upload" => {
-            let mut body = request.into_body();
-            let mut bytes: u64 = 0;
-            while let Some(frame) = body.frame().await {
-                match frame {
-                    Ok(frame) => {
-                        if let Some(data) = frame.data_ref() {
-                            bytes += data.len() as u64;
+            let header = |name: &str| {
+                request
+                    .headers()
+                    .get(name)
+                    .and_then(|v| v.to_str().ok())
+                    .map(str::to_owned)
+            };
+            let transfer_encoding = header("transfer-encoding");
+            let content_length = header("content-length");
+            let (received, sha256) = read_body(&path, request.into_body(), &record).await;
+            Ok(Response::new(full(
+                json!({
+                    "bytes": received.bytes,
+                    "sha256": sha256,
+                    "transfer_encoding": transfer_encoding,
+                    "content_length": content_length,
+                })
+                .to_string(),
+            )))
+        }
+        "/early" => {
+            let (tx, rx) = tokio::sync::mpsc::channel::<Bytes>(16);
+            tokio::spawn(async move {
+                let mut body = request.into_body();
+                let mut bytes: u64 = 0;
+                let mut complete = true;
+                while let Some(frame) = body.frame().await {
+                    match frame {
+                        Ok(frame) => {
+                            if let Some(data) = frame.data_ref() {
+                                bytes += data.len() as u64;
+                                let _ = tx.send(Bytes::from(format!("read {bytes}\n"))).await;
+                            }
+                        }
+                        Err(_) => {
+                            complete = false;
+                            break;
                         }
                     }
-                    Err(_) => break,
                 }
-            }
-            Ok(Response::new(full(json!({ "bytes": bytes }).to_string())))
+                record.lock().expect("record").push(Received {
+                    path,
+                    bytes,
+                    complete,
+                });
+                if complete {
+                    let _ = tx.send(Bytes::from(format!("done {bytes}\n"))).await;
+                }
+            });
+            let stream = futures_util::stream::unfold(rx, |mut rx| async move {
+                let line = rx.recv().await?;
+                Some((Ok::<_, Infallible>(Frame::data(line)), rx))
+            });
+            Ok(Response::new(StreamBody::new(stream).boxed()))
         }
         "/download" => {
             let total: u64 = request
