@@ -156,15 +156,16 @@ impl Engine {
     ) -> Result<(Arc<ActiveSession>, Vec<HeaderValue>), OidcError> {
         let spent_here = AtomicBool::new(false);
         let result = self
-            .refresh_counted(session, request_headers, &spent_here)
+            .refresh_inner(session, request_headers, &spent_here)
             .await;
         telemetry::refresh(&result, spent_here.load(Ordering::Relaxed));
         result
     }
 
-    /// [`refresh`](Self::refresh); `spent_here` is set when this call (not a
-    /// concurrent one, nor another replica) used the refresh token.
-    async fn refresh_counted(
+    /// [`refresh`](Self::refresh) without its count; `spent_here` is set
+    /// when this call (not a concurrent one, nor another replica) used the
+    /// refresh token.
+    async fn refresh_inner(
         &self,
         session: &ActiveSession,
         request_headers: &HeaderMap,
