@@ -1,11 +1,29 @@
 //! The gate's Prometheus metrics (through the `metrics` facade; nothing is
 //! recorded until [`install`] sets the exporter's recorder).
+//!
+//! `/metrics` shows two families:
+//! - the gate's own, `portcullis_proxy_*` (the constants below): requests by
+//!   status and their latency, logins, logouts and refreshes as the gate
+//!   sees them, whether a request was authenticated without I/O
+//!   ([`SESSION_CACHE`]) and how long the lookups that asked a store took
+//!   ([`STORE_LATENCY`]), upstream failures;
+//! - the engine's, `portcullis_*` (the `metrics` feature of `portcullis`,
+//!   listed in `portcullis::metrics`): requests to the OP by endpoint and
+//!   status with their latency, JWKS fetches by trigger and outcome, unknown
+//!   `kid`s, lookups of the engine's caches (decrypted sessions, session ids,
+//!   the store's local copy), and each store operation's latency.
+//!
+//! The engine also counts logins, logouts and refreshes; those three are
+//! left out here ([`ENGINE_DUPLICATES`]), so that each event is counted once,
+//! under the gate's names.
 
 use std::sync::OnceLock;
 use std::time::Duration;
 
 use http::StatusCode;
+use metrics::{Unit, describe_counter, describe_histogram};
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+use metrics_util::layers::{FilterLayer, Layer};
 use portcullis::Route;
 
 /// Requests answered, by status code.
@@ -25,6 +43,14 @@ pub const STORE_LATENCY: &str = "portcullis_proxy_store_lookup_duration_seconds"
 /// Upstream failures by kind.
 pub const UPSTREAM_ERRORS: &str = "portcullis_proxy_upstream_errors_total";
 
+/// The engine's series that the gate counts itself ([`LOGINS`],
+/// [`LOGOUTS`], [`REFRESHES`]): not exported, so nothing is counted twice.
+pub const ENGINE_DUPLICATES: [&str; 3] = [
+    portcullis::metrics::LOGINS,
+    portcullis::metrics::LOGOUTS,
+    portcullis::metrics::REFRESHES,
+];
+
 static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
 
 /// Installs the Prometheus recorder (once per process) and returns its handle.
@@ -40,8 +66,51 @@ pub fn install() -> Result<PrometheusHandle, String> {
         .map_err(|e| e.to_string())?
         .build_recorder();
     let handle = recorder.handle();
+    let recorder = FilterLayer::from_patterns(ENGINE_DUPLICATES).layer(recorder);
     metrics::set_global_recorder(recorder).map_err(|e| e.to_string())?;
+    describe();
+    portcullis::metrics::describe();
     Ok(HANDLE.get_or_init(|| handle).clone())
+}
+
+/// The help texts of the gate's own series.
+fn describe() {
+    describe_counter!(
+        REQUESTS,
+        Unit::Count,
+        "Requests answered by the gate, by status code"
+    );
+    describe_histogram!(
+        REQUEST_DURATION,
+        Unit::Seconds,
+        "Latency of the gate's answers"
+    );
+    describe_counter!(
+        LOGINS,
+        Unit::Count,
+        "Sign-in callbacks served by the gate, by outcome"
+    );
+    describe_counter!(
+        LOGOUTS,
+        Unit::Count,
+        "Logouts served by the gate, by kind and outcome"
+    );
+    describe_counter!(
+        REFRESHES,
+        Unit::Count,
+        "Token refreshes the gate started to pass a fresh access token upstream, by outcome"
+    );
+    describe_counter!(
+        SESSION_CACHE,
+        Unit::Count,
+        "Requests authenticated from memory (hit) or by asking the stores (miss)"
+    );
+    describe_histogram!(
+        STORE_LATENCY,
+        Unit::Seconds,
+        "Latency of the authentications that asked the stores"
+    );
+    describe_counter!(UPSTREAM_ERRORS, Unit::Count, "Upstream failures by kind");
 }
 
 /// The installed handle, if any.

@@ -89,6 +89,44 @@ impl TransportFailure {
     }
 }
 
+/// Which endpoint of the OP a request goes to: a field of the
+/// `portcullis.op_call` span and a metrics label.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum OpEndpoint {
+    /// The discovery document.
+    Discovery,
+    /// The key set.
+    Jwks,
+    /// The token endpoint (code, refresh and token-exchange grants).
+    Token,
+    /// The userinfo endpoint.
+    Userinfo,
+    /// Token introspection (RFC 7662).
+    Introspection,
+    /// Token revocation (RFC 7009).
+    Revocation,
+    /// Pushed authorization requests (RFC 9126).
+    Par,
+    /// A request through [`HttpClient::execute`].
+    Other,
+}
+
+impl OpEndpoint {
+    /// The label: `discovery`, `jwks`, `token`, ...
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            OpEndpoint::Discovery => "discovery",
+            OpEndpoint::Jwks => "jwks",
+            OpEndpoint::Token => "token",
+            OpEndpoint::Userinfo => "userinfo",
+            OpEndpoint::Introspection => "introspection",
+            OpEndpoint::Revocation => "revocation",
+            OpEndpoint::Par => "par",
+            OpEndpoint::Other => "other",
+        }
+    }
+}
+
 /// A cloneable HTTP client for talking to the OpenID Provider.
 #[derive(Debug, Clone)]
 pub struct HttpClient {
@@ -118,14 +156,31 @@ impl HttpClient {
 
     /// Performs `request` and returns the response, body capped.
     pub async fn execute(&self, request: HttpRequest) -> Result<HttpResponse, HttpError> {
+        self.execute_for(OpEndpoint::Other, request).await
+    }
+
+    /// Performs `request` to the OP's `endpoint` (traced and, with the
+    /// `metrics` feature, counted and timed under that name).
+    pub(crate) async fn execute_for(
+        &self,
+        endpoint: OpEndpoint,
+        request: HttpRequest,
+    ) -> Result<HttpResponse, HttpError> {
         let safe_url = redacted_url(&request.url);
         let method = request.method;
-        let span = tracing::debug_span!("portcullis.op_call", method = ?method, url = %safe_url);
+        let span = tracing::debug_span!(
+            "portcullis.op_call",
+            method = ?method,
+            url = %safe_url,
+            endpoint = endpoint.as_str()
+        );
         let started = std::time::Instant::now();
         let result =
             tracing::Instrument::instrument(self.execute_inner(request, safe_url), span.clone())
                 .await;
-        let latency_ms = started.elapsed().as_secs_f64() * 1000.0;
+        let elapsed = started.elapsed();
+        crate::telemetry::op_call(endpoint, &result, elapsed);
+        let latency_ms = elapsed.as_secs_f64() * 1000.0;
         span.in_scope(|| match &result {
             Ok(response) => {
                 tracing::debug!(status = response.status, latency_ms, "OP call answered")

@@ -93,6 +93,14 @@
 //! The [`Engine`] is framework-neutral (`http` types in and out, sessions
 //! through the async [`store`] traits); the axum adapter (feature `axum`, on
 //! by default) is a thin layer over it.
+//!
+//! ## Observability
+//!
+//! The engine emits `tracing` spans (`portcullis.route`, `portcullis.refresh`,
+//! `portcullis.op_call`). With the `metrics` feature (off by default) it also
+//! counts logins, logouts, refreshes, OP calls, JWKS fetches, session-cache
+//! lookups and store latency through the `metrics` facade: the module
+//! `metrics` lists the series and their labels.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
@@ -108,12 +116,15 @@ pub mod error;
 pub mod hooks;
 pub mod http_client;
 pub mod listen;
+#[cfg(feature = "metrics")]
+pub mod metrics;
 mod options;
 mod provider;
 mod report;
 pub mod session;
 mod session_cache;
 pub mod store;
+mod telemetry;
 
 pub use active::{ActiveSession, SessionDecodeError};
 #[cfg(feature = "axum")]

@@ -17,7 +17,8 @@ use portcullis_core::discovery::{ProviderMetadata, discovery_request};
 use portcullis_core::jose::{Jwks, JwksError, JwksRefreshPolicy};
 use portcullis_core::{HttpRequest, Method};
 
-use crate::http_client::HttpClient;
+use crate::http_client::{HttpClient, OpEndpoint};
+use crate::telemetry::{self, JwksTrigger, UnknownKid};
 
 /// Discovered provider metadata plus its key cache.
 pub(crate) struct Provider {
@@ -73,9 +74,11 @@ impl Provider {
         now: u64,
     ) -> Result<Self, ProviderError> {
         let request = discovery_request(issuer)?;
-        let response = http.execute(request).await?;
+        let response = http.execute_for(OpEndpoint::Discovery, request).await?;
         let metadata = ProviderMetadata::from_response(issuer, &response)?;
-        let keys = fetch_jwks(&http, &metadata).await?;
+        let keys = fetch_jwks(&http, &metadata).await;
+        telemetry::jwks_fetch(JwksTrigger::Startup, keys.as_ref().map(|_| ()));
+        let keys = keys?;
         let mut policy = JwksRefreshPolicy::default();
         policy.record_fetch(now);
         Ok(Self {
@@ -159,17 +162,20 @@ impl Provider {
         // Without waiting for the lock: newer keys are already there, or a
         // burst of unknown kids is turned away without queueing.
         if let Some(decided) = self.decide_without_fetch(seen, now) {
-            return decided;
+            return decided.counted();
         }
         let _guard = self.fetch_lock.lock().await;
         // Another caller may have fetched while this one waited for the lock;
         // that fetch closed the rate limit, and its keys are the ones to use.
         if let Some(decided) = self.decide_without_fetch(seen, now) {
-            return decided;
+            return decided.counted();
         }
         match self.fetch_and_store(Trigger::UnknownKid, now).await {
-            Some(keys) => AfterUnknownKid::Newer(keys),
-            None => AfterUnknownKid::Failed,
+            Some(keys) => {
+                telemetry::unknown_kid(UnknownKid::Refetched);
+                AfterUnknownKid::Newer(keys)
+            }
+            None => AfterUnknownKid::Failed.counted(),
         }
     }
 
@@ -191,6 +197,7 @@ impl Provider {
     /// Returns them, or `None` (with a warning) when the fetch failed.
     async fn fetch_and_store(&self, trigger: Trigger, now: u64) -> Option<Arc<Jwks>> {
         let result = fetch_jwks(&self.http, &self.metadata).await;
+        telemetry::jwks_fetch(trigger.metric(), result.as_ref().map(|_| ()));
         let mut state = self
             .jwks
             .write()
@@ -234,17 +241,39 @@ impl Trigger {
             Trigger::UnknownKid => policy.record_unknown_kid_fetch(now),
         }
     }
+
+    fn metric(self) -> JwksTrigger {
+        match self {
+            Trigger::Periodic => JwksTrigger::Periodic,
+            Trigger::UnknownKid => JwksTrigger::UnknownKid,
+        }
+    }
+}
+
+impl AfterUnknownKid {
+    /// Records what a decision without a fetch of this caller's was.
+    fn counted(self) -> Self {
+        telemetry::unknown_kid(match &self {
+            AfterUnknownKid::Newer(_) => UnknownKid::NewerKeys,
+            AfterUnknownKid::RateLimited => UnknownKid::RateLimited,
+            AfterUnknownKid::Failed => UnknownKid::RefetchFailed,
+        });
+        self
+    }
 }
 
 async fn fetch_jwks(http: &HttpClient, metadata: &ProviderMetadata) -> Result<Jwks, ProviderError> {
     let url = metadata.jwks_uri.clone();
     let response = http
-        .execute(HttpRequest {
-            method: Method::Get,
-            url,
-            headers: vec![("accept", "application/json".into())],
-            body: None,
-        })
+        .execute_for(
+            OpEndpoint::Jwks,
+            HttpRequest {
+                method: Method::Get,
+                url,
+                headers: vec![("accept", "application/json".into())],
+                body: None,
+            },
+        )
         .await?;
     if !(200..300).contains(&response.status) {
         return Err(ProviderError::JwksStatus(response.status));

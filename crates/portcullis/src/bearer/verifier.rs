@@ -300,7 +300,7 @@ impl BearerVerifier {
             .keys
             .provider()
             .http()
-            .execute(request)
+            .execute_for(crate::http_client::OpEndpoint::Introspection, request)
             .await
             .map_err(|e| BearerError::ProviderUnavailable(Box::new(e)))?;
         let claims = validate_introspection_response(

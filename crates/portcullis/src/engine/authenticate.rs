@@ -17,6 +17,7 @@ use crate::active::ActiveSession;
 use crate::error::OidcError;
 use crate::session::{SessionCookieBytes, scan_session_cookie_bytes};
 use crate::store::Cached;
+use crate::telemetry::{self, Cache, Store};
 
 /// The outcome of authenticating a request.
 #[derive(Debug)]
@@ -158,7 +159,9 @@ impl Engine {
                 let Some(id) = self.open_session_id(&sealed) else {
                     return Step::Done(self.anonymous_clearing(headers));
                 };
-                match store.cached(&id) {
+                let cached = store.cached(&id);
+                telemetry::session_cache(Cache::Store, !matches!(cached, Cached::Unknown));
+                match cached {
                     Cached::Hit(record) => match self.decode_record(&id, &record) {
                         Some(session) => self.check_session(session, headers, now),
                         None => Step::Done(self.anonymous_clearing(headers)),
@@ -175,7 +178,7 @@ impl Engine {
         let Storage::Server(store) = &self.storage else {
             return Ok(None);
         };
-        let record = store.load(id).await?;
+        let record = telemetry::store_op(Store::Session, "load", store.load(id)).await?;
         Ok(record.and_then(|record| self.decode_record(id, &record)))
     }
 
@@ -200,7 +203,12 @@ impl Engine {
 
     /// Asks the logout store whether a marker ends `session`.
     async fn markers_end(&self, session: &ActiveSession) -> Result<bool, OidcError> {
-        let found = self.logouts.markers(&session.marker_keys).await?;
+        let found = telemetry::store_op(
+            Store::Logout,
+            "markers",
+            self.logouts.markers(&session.marker_keys),
+        )
+        .await?;
         Ok(session
             .marker_keys
             .iter()
@@ -307,7 +315,9 @@ impl Engine {
         let mut data = session.data().clone();
         data.touch(now);
         let ttl = self.store_ttl(&data, now);
-        if let Err(error) = store.touch(&data.id, ttl).await {
+        if let Err(error) =
+            telemetry::store_op(Store::Session, "touch", store.touch(&data.id, ttl)).await
+        {
             tracing::warn!(%error, "could not extend the session's rolling expiry");
         }
     }

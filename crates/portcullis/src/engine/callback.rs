@@ -17,6 +17,8 @@ use super::{Authentication, Engine, MAX_ROUTE_BODY};
 use crate::clock::{now_unix, now_unix_ms};
 use crate::error::OidcError;
 use crate::hooks::AfterCallbackContext;
+use crate::http_client::OpEndpoint;
+use crate::telemetry;
 
 impl Engine {
     /// Handles an authorization response (GET query, or POST form_post with
@@ -26,6 +28,7 @@ impl Engine {
         let mut response = match self.try_callback(&parts, &body).await {
             Ok(response) => response,
             Err((error, txn_cookies)) => {
+                telemetry::login_failed(&error);
                 let mut response = self.callback_failure(&error, &parts.headers).await;
                 append_cookies(response.headers_mut(), txn_cookies);
                 response
@@ -113,7 +116,9 @@ impl Engine {
                 let target = self
                     .safe_return_to(&pending.return_to)
                     .unwrap_or_else(|_| "/".to_owned());
-                return redirect(&self.app_target(&target));
+                let response = redirect(&self.app_target(&target))?;
+                telemetry::login_interaction_required();
+                return Ok(response);
             }
             Err(CallbackError::Provider { error, description }) => {
                 return Err(OidcError::Provider { error, description });
@@ -122,7 +127,7 @@ impl Engine {
         };
         let request = token_request(metadata, &self.client, &code, &pending, now)
             .map_err(OidcError::TokenExchange)?;
-        let response = self.send(request).await?;
+        let response = self.send(OpEndpoint::Token, request).await?;
         let tokens =
             TokenResponse::from_response(&response, now).map_err(OidcError::TokenExchange)?;
         let id_token = tokens
@@ -144,7 +149,7 @@ impl Engine {
             && metadata.userinfo_endpoint.is_some()
             && let Ok(request) = userinfo_request(metadata, tokens.access_token.expose())
         {
-            match self.send(request).await {
+            match self.send(OpEndpoint::Userinfo, request).await {
                 Ok(response) => match self.userinfo_claims(&response, &claims.claims, now).await {
                     Ok(with_userinfo) => merged = with_userinfo,
                     Err(error) => tracing::warn!(%error, "userinfo discarded"),
@@ -203,6 +208,7 @@ impl Engine {
             .unwrap_or_else(|_| "/".to_owned());
         let mut response = redirect(&self.app_target(&target))?;
         append_cookies(response.headers_mut(), cookies);
+        telemetry::login_succeeded();
         Ok(response)
     }
 

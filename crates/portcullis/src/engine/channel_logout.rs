@@ -20,6 +20,7 @@ use super::{Authentication, Engine, MAX_ROUTE_BODY, markers};
 use crate::clock::{now_unix, now_unix_ms};
 use crate::error::OidcError;
 use crate::hooks::LogoutTokenInfo;
+use crate::telemetry::{self, LogoutKind, LogoutOutcome, Store};
 
 /// The shortest time a used logout token id is remembered.
 const MIN_JTI_TTL_SECS: u64 = 60;
@@ -31,7 +32,15 @@ impl Engine {
     /// failure is `400` with a JSON `error` (a store outage is `503`, so
     /// the OP retries).
     pub(crate) async fn backchannel_logout(&self, request: http::Request<Bytes>) -> EngineResponse {
-        match self.try_backchannel_logout(request).await {
+        let result = self.try_backchannel_logout(request).await;
+        telemetry::logout(
+            LogoutKind::Backchannel,
+            match &result {
+                Ok(()) => LogoutOutcome::SignedOut,
+                Err(error) => LogoutOutcome::Failed(error),
+            },
+        );
+        match result {
             Ok(()) => {
                 let mut response = http::Response::new(Bytes::new());
                 response
@@ -134,11 +143,14 @@ impl Engine {
                 .saturating_add(self.settings.clock_skew_secs)
                 .max(MIN_JTI_TTL_SECS),
         );
-        if !self
-            .logouts
-            .remember_jti(&markers::jti_key(&claims.iss, &claims.jti), jti_ttl)
-            .await?
-        {
+        let jti_key = markers::jti_key(&claims.iss, &claims.jti);
+        let first_use = telemetry::store_op(
+            Store::Logout,
+            "remember_jti",
+            self.logouts.remember_jti(&jti_key, jti_ttl),
+        )
+        .await?;
+        if !first_use {
             return Err(OidcError::InvalidLogoutRequest(
                 "this logout token was already used (replayed jti)".into(),
             ));
@@ -162,7 +174,7 @@ impl Engine {
     /// names could.
     async fn mark_at(&self, key: &str, at_ms: u64) -> Result<(), OidcError> {
         let ttl = Duration::from_secs(self.settings.durations.absolute.max(1));
-        self.logouts.mark(key, at_ms, ttl).await?;
+        telemetry::store_op(Store::Logout, "mark", self.logouts.mark(key, at_ms, ttl)).await?;
         Ok(())
     }
 
@@ -185,21 +197,28 @@ impl Engine {
             (Some(iss), Some(sid)) if !sid.is_empty() => self
                 .mark_at(&markers::sid_key(&iss, &sid), now_unix_ms())
                 .await
-                .map(|()| Vec::new()),
+                .map(|()| (Vec::new(), LogoutOutcome::SignedOut)),
             (None, Some(_)) => Err(OidcError::InvalidLogoutRequest(
                 "sid was sent without iss".into(),
             )),
             _ => match self.authenticate(&parts.headers, now_unix()).await {
-                Authentication::Active { session, .. } => {
-                    self.end_session(&parts.headers, Some(&session), now_unix_ms())
-                        .await
-                }
-                Authentication::Anonymous { .. } => Ok(Vec::new()),
+                Authentication::Active { session, .. } => self
+                    .end_session(&parts.headers, Some(&session), now_unix_ms())
+                    .await
+                    .map(|clear| (clear, LogoutOutcome::SignedOut)),
+                Authentication::Anonymous { .. } => Ok((Vec::new(), LogoutOutcome::NoSession)),
                 Authentication::Unavailable(error) => Err(error),
             },
         };
+        telemetry::logout(
+            LogoutKind::Frontchannel,
+            match &result {
+                Ok((_, outcome)) => *outcome,
+                Err(error) => LogoutOutcome::Failed(error),
+            },
+        );
         let mut response = match result {
-            Ok(clear) => {
+            Ok((clear, _)) => {
                 let mut response = html_page(
                     StatusCode::OK,
                     "<!doctype html><html><head><meta charset=\"utf-8\"><title>Signed out</title></head>\

@@ -16,8 +16,10 @@ use super::{Authentication, Engine, MAX_ROUTE_BODY};
 use crate::active::ActiveSession;
 use crate::clock::{now_unix, now_unix_ms};
 use crate::error::{OidcError, SessionWriteError, html_escape};
+use crate::http_client::OpEndpoint;
 use crate::options::LogoutOptions;
 use crate::session::{CookiePurpose, read_cookie};
+use crate::telemetry::{self, LogoutKind, LogoutOutcome};
 
 /// How long the browser may take at the OP before coming back from an
 /// RP-initiated logout, in seconds.
@@ -57,12 +59,14 @@ impl Engine {
             query_param(parts.uri.query(), "returnTo")
         };
         if self.is_cross_site(&parts.headers) {
+            telemetry::logout(LogoutKind::Rp, LogoutOutcome::Confirmation);
             return self.logout_confirmation(return_to.as_deref());
         }
         let session = match self.authenticate(&parts.headers, now_unix()).await {
             Authentication::Active { session, .. } => Some(session),
             Authentication::Anonymous { .. } => None,
             Authentication::Unavailable(error) => {
+                telemetry::logout(LogoutKind::Rp, LogoutOutcome::Failed(&error));
                 return self.error_response(&error, &parts.headers);
             }
         };
@@ -149,8 +153,14 @@ impl Engine {
         options: LogoutOptions,
     ) -> EngineResponse {
         match self.try_logout(headers, session, options).await {
-            Ok(response) => response,
-            Err(error) => self.error_response(&error, headers),
+            Ok(response) => {
+                telemetry::logout(LogoutKind::Rp, ended(session));
+                response
+            }
+            Err(error) => {
+                telemetry::logout(LogoutKind::Rp, LogoutOutcome::Failed(&error));
+                self.error_response(&error, headers)
+            }
         }
     }
 
@@ -295,7 +305,14 @@ impl Engine {
         headers: &HeaderMap,
         session: Option<&ActiveSession>,
     ) -> Result<Vec<HeaderValue>, OidcError> {
-        let clear = self.end_session(headers, session, now_unix_ms()).await?;
+        let clear = match self.end_session(headers, session, now_unix_ms()).await {
+            Ok(clear) => clear,
+            Err(error) => {
+                telemetry::logout(LogoutKind::Local, LogoutOutcome::Failed(&error));
+                return Err(error);
+            }
+        };
+        telemetry::logout(LogoutKind::Local, ended(session));
         if let Some(session) = session {
             self.revoke_tokens(session).await;
         }
@@ -325,7 +342,7 @@ impl Engine {
                     continue;
                 }
             };
-            match self.send(request).await {
+            match self.send(OpEndpoint::Revocation, request).await {
                 Ok(response) if (200..300).contains(&response.status) => {}
                 Ok(response) => {
                     tracing::warn!(
@@ -339,6 +356,14 @@ impl Engine {
                 }
             }
         }
+    }
+}
+
+/// A logout that succeeded: whether it had a session to end.
+fn ended(session: Option<&ActiveSession>) -> LogoutOutcome<'static> {
+    match session {
+        Some(_) => LogoutOutcome::SignedOut,
+        None => LogoutOutcome::NoSession,
     }
 }
 

@@ -46,13 +46,14 @@ pub use rule::AccessRule;
 
 use crate::config::{ConfigError, LogoutStorage, SessionStorage, Settings, join_base};
 use crate::error::OidcError;
-use crate::http_client::HttpClient;
+use crate::http_client::{HttpClient, OpEndpoint};
 use crate::provider::Provider;
 use crate::session::{CookieOptions, SessionKeys};
 use crate::session_cache::{SealedCache, SessionCache};
 use crate::store::{
     LogoutStore, MemoryLogoutStore, OpenedStores, RefreshCoordinator, SessionStore,
 };
+use crate::telemetry::{self, Store};
 
 /// The largest request body a built-in route reads (callback form_post,
 /// logout, back-channel logout), in bytes. Adapters read at most this much.
@@ -258,9 +259,10 @@ impl Engine {
     pub async fn check_stores(&self) -> Result<(), OidcError> {
         const PROBE: &str = "portcullis-readiness-probe";
         if let Storage::Server(store) = &self.storage {
-            store.load(PROBE).await?;
+            telemetry::store_op(Store::Session, "load", store.load(PROBE)).await?;
         }
-        self.logouts.markers(&[PROBE.to_owned()]).await?;
+        let keys = [PROBE.to_owned()];
+        telemetry::store_op(Store::Logout, "markers", self.logouts.markers(&keys)).await?;
         Ok(())
     }
 
@@ -384,11 +386,12 @@ impl Engine {
 
     pub(crate) async fn send(
         &self,
+        endpoint: OpEndpoint,
         request: portcullis_core::HttpRequest,
     ) -> Result<portcullis_core::HttpResponse, OidcError> {
         self.provider
             .http()
-            .execute(request)
+            .execute_for(endpoint, request)
             .await
             .map_err(OidcError::ProviderUnavailable)
     }

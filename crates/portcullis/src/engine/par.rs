@@ -13,6 +13,7 @@ use url::Url;
 use super::Engine;
 use crate::config::ConfigError;
 use crate::error::OidcError;
+use crate::http_client::OpEndpoint;
 
 impl Engine {
     /// Where the browser goes for the authorization request `url`: `url`
@@ -29,7 +30,7 @@ impl Engine {
         }
         let request = pushed_authorization_request(metadata, &self.client, &url, now)
             .map_err(OidcError::PushedAuthorization)?;
-        let response = self.send(request).await?;
+        let response = self.send(OpEndpoint::Par, request).await?;
         let pushed = PushedAuthorization::from_response(&response)
             .map_err(OidcError::PushedAuthorization)?;
         Ok(par_authorization_url(metadata, &self.client, &pushed))

@@ -20,6 +20,7 @@ use crate::session::{
     scan_session_cookies,
 };
 use crate::store::SessionRecord;
+use crate::telemetry::{self, Cache, Store};
 
 /// Bytes of randomness in a session id (128 bits).
 const SESSION_ID_BYTES: usize = 16;
@@ -38,8 +39,10 @@ impl Engine {
     /// Opens a sealed session cookie (cookie sessions), through the cache of
     /// decoded sessions keyed by the exact sealed value.
     pub(crate) fn open_cookie_session(&self, sealed: &[u8]) -> Option<Arc<ActiveSession>> {
-        if let Some(cached) = self.cache.get(sealed) {
-            return Some(cached);
+        let cached = self.cache.get(sealed);
+        telemetry::session_cache(Cache::Session, cached.is_some());
+        if cached.is_some() {
+            return cached;
         }
         let text = std::str::from_utf8(sealed).ok()?;
         let data = SessionData::open(&self.keys, &self.settings.session_cookie, text).ok()?;
@@ -50,8 +53,10 @@ impl Engine {
 
     /// Opens a sealed session id cookie (server-side sessions).
     pub(crate) fn open_session_id(&self, sealed: &[u8]) -> Option<String> {
-        if let Some(id) = self.id_cache.get(sealed) {
-            return Some(id);
+        let cached = self.id_cache.get(sealed);
+        telemetry::session_cache(Cache::SessionId, cached.is_some());
+        if cached.is_some() {
+            return cached;
         }
         let text = std::str::from_utf8(sealed).ok()?;
         let plain = self
@@ -76,7 +81,9 @@ impl Engine {
             return Some(session);
         }
         let bytes = record.as_bytes();
-        if let Some(cached) = self.cache.get(bytes) {
+        let cached = self.cache.get(bytes);
+        telemetry::session_cache(Cache::Session, cached.is_some());
+        if let Some(cached) = cached {
             // The sealed bytes are bound to their id, so a match is this session.
             return (cached.data().id == id).then_some(cached);
         }
@@ -166,7 +173,7 @@ impl Engine {
                     .map_err(SessionWriteError::from)?;
                 let session = self.active(data)?;
                 let record = SessionRecord::with_decoded(bytes, session.clone());
-                store.save(&id, record, ttl).await?;
+                telemetry::store_op(Store::Session, "save", store.save(&id, record, ttl)).await?;
                 let sealed_id = self
                     .keys
                     .seal(CookiePurpose::Session, &self.id_cookie_aad(), id.as_bytes())
@@ -195,11 +202,12 @@ impl Engine {
             // The marker refuses every copy of the session, including one a
             // refresh in flight writes back to the store after the destroy.
             let ttl = Duration::from_secs(self.settings.durations.absolute.max(1));
-            self.logouts
-                .mark(&markers::session_key(&session.data().id), now_ms, ttl)
+            let key = markers::session_key(&session.data().id);
+            telemetry::store_op(Store::Logout, "mark", self.logouts.mark(&key, now_ms, ttl))
                 .await?;
             if let Storage::Server(store) = &self.storage {
-                store.destroy(&session.data().id).await?;
+                telemetry::store_op(Store::Session, "destroy", store.destroy(&session.data().id))
+                    .await?;
             }
         }
         let mut cookies = self.clear_session_cookies(headers)?;

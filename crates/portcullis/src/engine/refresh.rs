@@ -18,6 +18,7 @@
 //! issuer and client), never by the token itself.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -30,6 +31,7 @@ use crate::clock::{now_unix, now_unix_ms};
 use crate::error::OidcError;
 use crate::session::SessionData;
 use crate::store::RefreshCoordinator;
+use crate::telemetry::{self, Store};
 
 /// How the engine refreshes tokens.
 #[derive(Debug, Clone)]
@@ -152,6 +154,23 @@ impl Engine {
         session: &ActiveSession,
         request_headers: &HeaderMap,
     ) -> Result<(Arc<ActiveSession>, Vec<HeaderValue>), OidcError> {
+        let spent_here = AtomicBool::new(false);
+        let result = self
+            .refresh_inner(session, request_headers, &spent_here)
+            .await;
+        telemetry::refresh(&result, spent_here.load(Ordering::Relaxed));
+        result
+    }
+
+    /// [`refresh`](Self::refresh) without its count; `spent_here` is set
+    /// when this call (not a concurrent one, nor another replica) used the
+    /// refresh token.
+    async fn refresh_inner(
+        &self,
+        session: &ActiveSession,
+        request_headers: &HeaderMap,
+        spent_here: &AtomicBool,
+    ) -> Result<(Arc<ActiveSession>, Vec<HeaderValue>), OidcError> {
         let refresh_token = session.refresh_token().ok_or(OidcError::NoRefreshToken)?;
         let key = self.flight_key(refresh_token);
         let settings = &self.settings.refresh;
@@ -163,6 +182,10 @@ impl Engine {
             flight.get_or_init(|| async {
                 self.refresh_coordinated(session, &key)
                     .await
+                    .map(|(fresh, spent)| {
+                        spent_here.store(spent, Ordering::Relaxed);
+                        fresh
+                    })
                     .map_err(Arc::new)
             }),
             span,
@@ -207,14 +230,18 @@ impl Engine {
     }
 
     /// One refresh per refresh token across replicas (when a coordinator is
-    /// configured), else in this process only.
+    /// configured), else in this process only. The flag says whether this
+    /// call spent the refresh token (`false`: another replica's outcome).
     async fn refresh_coordinated(
         &self,
         session: &ActiveSession,
         key: &FlightKey,
-    ) -> Result<Arc<ActiveSession>, OidcError> {
+    ) -> Result<(Arc<ActiveSession>, bool), OidcError> {
         let Some(coordinator) = self.refresh_coordinator.clone() else {
-            return self.refresh_and_store(session).await;
+            return self
+                .refresh_and_store(session)
+                .await
+                .map(|fresh| (fresh, true));
         };
         let name = hex(key);
         let settings = &self.settings.refresh;
@@ -222,18 +249,34 @@ impl Engine {
         let deadline = Instant::now() + settings.wait;
         let mut pause = Duration::from_millis(20);
         loop {
-            if let Some(published) = coordinator.outcome(&name).await? {
-                return self.adopt_outcome(session, &name, &published);
+            let published =
+                telemetry::store_op(Store::Refresh, "outcome", coordinator.outcome(&name)).await?;
+            if let Some(published) = published {
+                return self
+                    .adopt_outcome(session, &name, &published)
+                    .map(|fresh| (fresh, false));
             }
-            if coordinator.try_lock(&name, &owner, settings.lease).await? {
+            let locked = telemetry::store_op(
+                Store::Refresh,
+                "try_lock",
+                coordinator.try_lock(&name, &owner, settings.lease),
+            )
+            .await?;
+            if locked {
                 // A refresh may have finished between the look and the lock.
-                if let Some(published) = coordinator.outcome(&name).await? {
+                let published =
+                    telemetry::store_op(Store::Refresh, "outcome", coordinator.outcome(&name))
+                        .await?;
+                if let Some(published) = published {
                     release(&*coordinator, &name, &owner).await;
-                    return self.adopt_outcome(session, &name, &published);
+                    return self
+                        .adopt_outcome(session, &name, &published)
+                        .map(|fresh| (fresh, false));
                 }
                 return self
                     .refresh_holding_lock(session, coordinator, &name, &owner)
-                    .await;
+                    .await
+                    .map(|fresh| (fresh, true));
             }
             if Instant::now() >= deadline {
                 tracing::warn!("gave up waiting for another replica's token refresh");
@@ -261,7 +304,8 @@ impl Engine {
                 let every = (lease / 3).max(Duration::from_millis(10));
                 loop {
                     tokio::time::sleep(every).await;
-                    match coordinator.renew(&name, &owner, lease).await {
+                    let renewed = coordinator.renew(&name, &owner, lease);
+                    match telemetry::store_op(Store::Refresh, "renew", renewed).await {
                         Ok(true) => {}
                         Ok(false) => {
                             tracing::warn!("the refresh lock was lost while refreshing");
@@ -283,9 +327,12 @@ impl Engine {
             Err(_) => None,
         };
         if let Some(published) = published
-            && let Err(error) = coordinator
-                .publish(name, &published, self.settings.refresh.keep)
-                .await
+            && let Err(error) = telemetry::store_op(
+                Store::Refresh,
+                "publish",
+                coordinator.publish(name, &published, self.settings.refresh.keep),
+            )
+            .await
         {
             tracing::warn!(%error, "could not publish the refresh outcome to other replicas");
         }
@@ -370,7 +417,9 @@ impl Engine {
 /// Releases the lock, logging (not failing) when the store cannot: the
 /// lease expires on its own.
 async fn release(coordinator: &dyn RefreshCoordinator, name: &str, owner: &str) {
-    if let Err(error) = coordinator.unlock(name, owner).await {
+    if let Err(error) =
+        telemetry::store_op(Store::Refresh, "unlock", coordinator.unlock(name, owner)).await
+    {
         tracing::warn!(%error, "could not release the refresh lock (it expires with its lease)");
     }
 }

@@ -14,6 +14,7 @@ use super::Engine;
 use crate::active::ActiveSession;
 use crate::clock::now_unix;
 use crate::error::OidcError;
+use crate::http_client::OpEndpoint;
 
 impl Engine {
     /// Exchanges the session's access token for a token with the audience,
@@ -37,7 +38,7 @@ impl Engine {
             now,
         )
         .map_err(OidcError::TokenExchangeGrant)?;
-        let response = self.send(request).await?;
+        let response = self.send(OpEndpoint::Token, request).await?;
         ExchangedToken::from_response(&response, now).map_err(OidcError::TokenExchangeGrant)
     }
 

@@ -18,6 +18,7 @@ use super::Engine;
 use crate::active::{ActiveSession, claims_delta};
 use crate::clock::now_unix;
 use crate::error::{OidcError, SessionWriteError};
+use crate::http_client::OpEndpoint;
 use crate::session::SessionData;
 
 /// The claims a refreshed ID token updates in the session.
@@ -36,7 +37,7 @@ impl Engine {
         let metadata = self.provider.metadata();
         let request = refresh_request(metadata, &self.client, refresh_token, None, now)
             .map_err(OidcError::Refresh)?;
-        let response = match self.send(request).await {
+        let response = match self.send(OpEndpoint::Token, request).await {
             Ok(response) => response,
             Err(OidcError::ProviderUnavailable(error)) => {
                 return Err(OidcError::RefreshUnavailable(Box::new(error)));
@@ -135,7 +136,7 @@ impl Engine {
         }
         let request = userinfo_request(self.provider.metadata(), access_token)
             .map_err(OidcError::Userinfo)?;
-        let response = self.send(request).await?;
+        let response = self.send(OpEndpoint::Userinfo, request).await?;
         let mut subject = Map::new();
         subject.insert("sub".into(), session.sub().into());
         let claims = self.userinfo_claims(&response, &subject, now).await?;
