@@ -122,6 +122,11 @@ pub async fn start(
     config: ProxyConfig,
     builder: OidcLayerBuilder,
 ) -> Result<RunningProxy, StartError> {
+    // The recorder first, so the engine's start-up (discovery, the first
+    // JWKS fetch) is counted too.
+    if config.metrics_listen.is_some() {
+        metrics::install().map_err(StartError::Metrics)?;
+    }
     let engine = Arc::new(builder.build_engine().await?);
     let config = Arc::new(config);
     let tls = match &config.tls {
@@ -146,7 +151,6 @@ pub async fn start(
     let mut tasks = Vec::new();
     let mut metrics_addr = None;
     if let Some(ops_addr) = config.metrics_listen {
-        metrics::install().map_err(StartError::Metrics)?;
         let ops = bind(ops_addr).await?;
         metrics_addr = ops.local_addr().ok();
         tasks.push(tokio::spawn(server::serve_ops(

@@ -86,7 +86,15 @@ async fn the_engine_series_appear_on_the_gates_metrics_without_double_counting()
             .unwrap_or_else(|| panic!("no single {name} {labels:?} in:\n{metrics}"))
     };
 
-    // The engine's: the JWKS refetch, the calls to the OP, the caches.
+    // The engine's: the JWKS fetch at start (the recorder is installed
+    // before the engine is built), the refetch, the calls to the OP, the caches.
+    assert_eq!(
+        value(
+            "portcullis_jwks_fetches_total",
+            &["trigger=\"startup\"", "outcome=\"success\""]
+        ),
+        1.0
+    );
     assert_eq!(
         value(
             "portcullis_jwks_fetches_total",
