@@ -75,9 +75,12 @@ const SESSION_SHARDS: usize = 16;
 /// lock. Expiry is checked on read and swept, from the least recently used
 /// end, on write.
 struct SessionMap {
-    shards: Box<[Mutex<LruCache<Box<str>, StoredSession>>]>,
+    shards: Box<[SessionShard]>,
     hasher: RandomState,
 }
+
+/// One shard: sessions by id, least recently used first out.
+type SessionShard = Mutex<LruCache<Box<str>, StoredSession>>;
 
 /// One session as the store keeps it.
 struct StoredSession {
