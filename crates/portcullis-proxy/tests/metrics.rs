@@ -122,7 +122,8 @@ async fn the_engine_series_appear_on_the_gates_metrics_without_double_counting()
             "portcullis_op_request_duration_seconds_count",
             &["endpoint=\"jwks\""]
         ),
-        1.0
+        // The fetch at start and the refetch for the unknown kid.
+        2.0
     );
     // The landing page decrypted the new cookie; the two requests after it
     // were answered from the engine's cache.
