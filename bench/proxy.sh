@@ -20,7 +20,8 @@
 # core 1 (taskset), as bench/run.sh; rounds are interleaved, the order
 # reversed on alternate rounds.
 # Per server: requests/s and p99 latency (from the best round by requests/s),
-# the ratios to plain nginx and to Apache, the Cookie header's size; the
+# the ratios to plain nginx and to Apache, the CPU time per request of the
+# proxy's processes and of the upstream (/proc), the Cookie header's size; the
 # gate's RSS and Apache's RSS summed over its processes after the load; the
 # versions of Apache, mod_auth_openidc, nginx and wrk. Table on stdout and in
 # bench/results/proxy.md, logs in bench/results/logs/proxy-*.
@@ -106,7 +107,8 @@ APACHE_CLIENT_SECRET=bench-apache-secret-0123456789
   --client "bench-apache:$APACHE_CLIENT_SECRET:$APACHE_BASE/redirect_uri" >"$LOGS/proxy-op.log" 2>&1 &
 PIDS+=($!)
 PORT=$UP_PORT "${SERVER_PIN[@]}" "$BIN/bench-bare-axum" >"$LOGS/proxy-upstream.log" 2>&1 &
-PIDS+=($!)
+UP_PID=$!
+PIDS+=($UP_PID)
 wait_http "http://127.0.0.1:$OP_PORT/.well-known/openid-configuration" "the dev OP"
 wait_http "http://127.0.0.1:$UP_PORT/" "the upstream"
 
@@ -142,7 +144,8 @@ http {
 }
 CONF
 "${SERVER_PIN[@]}" "$NGINX" -p "$NGINX_DIR" -c "$NGINX_DIR/nginx.conf" -e "$NGINX_DIR/error.log" -g 'daemon off;' &
-PIDS+=($!)
+NGINX_PID=$!
+PIDS+=($NGINX_PID)
 wait_http "http://127.0.0.1:$NGINX_PORT/" "nginx"
 
 # Apache from a private configuration (bench/apache/apache.conf): its own
@@ -197,7 +200,25 @@ sign_in() {
   done
 }
 
-run_wrk() { # server -> "rps p99_ms"
+# CPU time (user + system, clock ticks) of processes and their children:
+# where the core's time per request goes (the proxy's own share and the
+# upstream's, which is the same work behind every proxy).
+cpu_ticks() { # pid... -> ticks summed over them and their children
+  local pid total=0 stat
+  for pid in "$@" $(for p in "$@"; do pgrep -P "$p" || true; done); do
+    stat=$(<"/proc/$pid/stat") || continue
+    stat=${stat##*) } # fields after "pid (comm) "; utime, stime are the 12th, 13th
+    total=$((total + $(awk '{print $12 + $13}' <<<"$stat")))
+  done
+  echo "$total"
+}
+declare -A PROXY_PIDS=([gate]="$GATE_PID" [apache]="$APACHE_PID" [nginx]="$NGINX_PID"
+  [nginx-auth]="$NGINX_PID $GATE_PID")
+TICK_US=$((1000000 / $(getconf CLK_TCK)))
+run_wrk() { # server -> "rps p99_ms proxy_us upstream_us" (CPU µs per request)
+  local before_proxy before_up
+  before_proxy=$(cpu_ticks ${PROXY_PIDS[$1]})
+  before_up=$(cpu_ticks "$UP_PID")
   "${LOAD_PIN[@]}" wrk -t1 -c"$CONNECTIONS" -d"$DURATION" --latency \
     -H "Cookie: ${COOKIE[${COOKIE_OF[$1]}]}" "${URL[$1]}" >"$LOGS/wrk.tmp"
   local rps p99
@@ -205,7 +226,11 @@ run_wrk() { # server -> "rps p99_ms"
   p99=$(awk '$1=="99%" {v=$2; if (v ~ /us$/) {sub(/us/,"",v); v/=1000} else if (v ~ /ms$/) {sub(/ms/,"",v)} else if (v ~ /s$/) {sub(/s/,"",v); v*=1000}; print v}' "$LOGS/wrk.tmp")
   grep -q 'Non-2xx' "$LOGS/wrk.tmp" && die "non-2xx answers from ${URL[$1]}: $(cat "$LOGS/wrk.tmp")"
   grep -q 'Socket errors' "$LOGS/wrk.tmp" && log "$1: $(grep 'Socket errors' "$LOGS/wrk.tmp")"
-  echo "$rps $p99"
+  local requests proxy_ticks up_ticks
+  requests=$(awk '/requests in/ {print $1}' "$LOGS/wrk.tmp")
+  proxy_ticks=$(($(cpu_ticks ${PROXY_PIDS[$1]}) - before_proxy))
+  up_ticks=$(($(cpu_ticks "$UP_PID") - before_up))
+  echo "$rps $p99 $(awk -v t="$proxy_ticks" -v u="$TICK_US" -v n="$requests" 'BEGIN {printf "%.1f", t * u / n}') $(awk -v t="$up_ticks" -v u="$TICK_US" -v n="$requests" 'BEGIN {printf "%.1f", t * u / n}')"
 }
 
 log "signing in through the gate and through Apache (bench/login.mjs)"
@@ -216,19 +241,19 @@ for s in "${SERVERS[@]}"; do
   COOKIE_BYTES[$s]=${#COOKIE[${COOKIE_OF[$s]}]}
 done
 for s in "${SERVERS[@]}"; do run_wrk "$s" >/dev/null; done # warm-up
-declare -A BEST_RPS BEST_P99 ALL_RPS
+declare -A BEST_RPS BEST_P99 BEST_CPU BEST_UP_CPU ALL_RPS
 for round in $(seq 1 "$ROUNDS"); do
   if ((round % 2)); then order=("${SERVERS[@]}"); else order=($(printf '%s\n' "${SERVERS[@]}" | tac)); fi
   sign_in
   for s in "${order[@]}"; do
     check_profile "$s"
-    read -r rps p99 < <(run_wrk "$s")
+    read -r rps p99 proxy_us up_us < <(run_wrk "$s")
     cp "$LOGS/wrk.tmp" "$LOGS/proxy-$s.round$round.wrk.txt"
     check_profile "$s" # still signed in (wrk counts a 302 to the OP as a success)
-    log "round $round $s: $rps req/s, p99 $p99 ms"
+    log "round $round $s: $rps req/s, p99 $p99 ms, CPU per request: proxy $proxy_us µs, upstream $up_us µs"
     ALL_RPS[$s]="${ALL_RPS[$s]:-}$rps "
     if [[ -z ${BEST_RPS[$s]:-} ]] || awk "BEGIN{exit !($rps > ${BEST_RPS[$s]})}"; then
-      BEST_RPS[$s]=$rps; BEST_P99[$s]=$p99
+      BEST_RPS[$s]=$rps; BEST_P99[$s]=$p99; BEST_CPU[$s]=$proxy_us; BEST_UP_CPU[$s]=$up_us
     fi
   done
 done
@@ -262,11 +287,13 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.2f", a / b}'; }
   echo "wrk -t1 -c$CONNECTIONS -d$DURATION --latency, best of $ROUNDS interleaved rounds (p99 from that round), profile $PROFILE;"
   echo "Apache event MPM with $APACHE_SERVERS child process(es) x $APACHE_THREADS threads; $(versions)."
   echo
-  echo "| server | requests/s | p99 (ms) | vs plain nginx | vs apache | Cookie header |"
-  echo "| --- | ---: | ---: | ---: | ---: | ---: |"
+  echo "| server | requests/s | p99 (ms) | vs plain nginx | vs apache | proxy CPU/request | upstream CPU/request | Cookie header |"
+  echo "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
   for s in "${SERVERS[@]}"; do
-    echo "| $s | ${BEST_RPS[$s]} | ${BEST_P99[$s]} | $(ratio "${BEST_RPS[$s]}" "${BEST_RPS[nginx]}")x | $(ratio "${BEST_RPS[$s]}" "${BEST_RPS[apache]}")x | ${COOKIE_BYTES[$s]} B |"
+    echo "| $s | ${BEST_RPS[$s]} | ${BEST_P99[$s]} | $(ratio "${BEST_RPS[$s]}" "${BEST_RPS[nginx]}")x | $(ratio "${BEST_RPS[$s]}" "${BEST_RPS[apache]}")x | ${BEST_CPU[$s]} µs | ${BEST_UP_CPU[$s]} µs | ${COOKIE_BYTES[$s]} B |"
   done
+  echo
+  echo "CPU per request: user + system time of the proxy's processes (nginx-auth: nginx and the gate) and of the upstream over the round, from /proc, divided by wrk's request count."
   echo
   gate_x=$(ratio "${BEST_RPS[gate]}" "${BEST_RPS[apache]}")
   met=no; awk -v r="$gate_x" -v g="${BEST_P99[gate]}" -v a="${BEST_P99[apache]}" 'BEGIN {exit !(r >= 3 && g < a)}' && met=yes

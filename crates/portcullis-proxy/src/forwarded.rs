@@ -35,20 +35,11 @@ pub struct Forwarded {
 /// `X-Forwarded-*`, `Forwarded`, `X-Real-IP` and `X-Original-*`, in any
 /// case and `_`/`-` spelling.
 fn is_forwarding_header(name: &str) -> bool {
-    let canonical: String = name
-        .bytes()
-        .map(|b| {
-            if b == b'_' {
-                '-'
-            } else {
-                b.to_ascii_lowercase() as char
-            }
-        })
-        .collect();
-    canonical.starts_with("x-forwarded-")
-        || canonical == "forwarded"
-        || canonical == "x-real-ip"
-        || canonical.starts_with("x-original-")
+    use crate::headers::{canonical_eq, canonical_starts_with};
+    canonical_starts_with(name, "x-forwarded-")
+        || canonical_eq(name, "forwarded")
+        || canonical_eq(name, "x-real-ip")
+        || canonical_starts_with(name, "x-original-")
 }
 
 /// Sanitises the forwarded headers of a request from `peer` and sets them for
@@ -58,15 +49,14 @@ fn is_forwarding_header(name: &str) -> bool {
 /// `X-Forwarded-For`; `_` spellings are dropped even then.
 pub fn apply(headers: &mut HeaderMap, peer: IpAddr, trusted: &[IpNet], tls: bool) -> Forwarded {
     let trusted_peer = trusted.iter().any(|net| net.contains(&peer));
-    let doomed: Vec<HeaderName> = headers
-        .keys()
-        .filter(|name| {
-            is_forwarding_header(name.as_str()) && (!trusted_peer || name.as_str().contains('_'))
-        })
-        .cloned()
-        .collect();
-    for name in doomed {
-        headers.remove(name);
+    let doomed = |name: &HeaderName| {
+        is_forwarding_header(name.as_str()) && (!trusted_peer || name.as_str().contains('_'))
+    };
+    if headers.keys().any(doomed) {
+        let doomed: Vec<HeaderName> = headers.keys().filter(|n| doomed(n)).cloned().collect();
+        for name in doomed {
+            headers.remove(name);
+        }
     }
     let own_proto = if tls { "https" } else { "http" };
     let host = headers

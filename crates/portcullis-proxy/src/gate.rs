@@ -402,7 +402,12 @@ impl Gate {
         if let Some(session) = &session {
             self.config.identity.set(request.headers_mut(), session);
         }
-        let accept = request.headers().clone();
+        // What an error page needs of the request (its format): not a copy
+        // of every header.
+        let mut accept = HeaderMap::new();
+        for value in request.headers().get_all(http::header::ACCEPT) {
+            accept.append(http::header::ACCEPT, value.clone());
+        }
         match self.upstream.forward(request).await {
             Ok(mut response) => {
                 self.engine

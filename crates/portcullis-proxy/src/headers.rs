@@ -34,12 +34,30 @@ pub struct IdentityHeaders {
 /// A header name compared the way smuggling tricks are undone: ASCII lower
 /// case, `_` read as `-`.
 fn canonical(name: &str) -> String {
-    name.bytes()
-        .map(|b| match b {
-            b'_' => '-',
-            b => b.to_ascii_lowercase() as char,
-        })
-        .collect()
+    name.bytes().map(|b| canonical_byte(b) as char).collect()
+}
+
+/// One byte of [`canonical`].
+pub(crate) fn canonical_byte(b: u8) -> u8 {
+    match b {
+        b'_' => b'-',
+        b => b.to_ascii_lowercase(),
+    }
+}
+
+/// Whether `name`, read as [`canonical`], starts with `prefix` (lower case,
+/// with `-`). Allocates nothing: it runs on every header of every request.
+pub(crate) fn canonical_starts_with(name: &str, prefix: &str) -> bool {
+    name.len() >= prefix.len()
+        && name
+            .bytes()
+            .zip(prefix.bytes())
+            .all(|(a, b)| canonical_byte(a) == b)
+}
+
+/// Whether `name`, read as [`canonical`], is `other` (lower case, with `-`).
+pub(crate) fn canonical_eq(name: &str, other: &str) -> bool {
+    name.len() == other.len() && canonical_starts_with(name, other)
 }
 
 impl IdentityHeaders {
@@ -123,9 +141,23 @@ fn put(headers: &mut HeaderMap, name: &str, value: Option<&str>) {
 /// Removes every header whose canonical name is in `reserved` (sorted).
 /// Returns how many were removed.
 pub fn strip_reserved(headers: &mut HeaderMap, reserved: &[String]) -> usize {
+    let is_reserved = |name: &str| {
+        // Header names arrive in lower case; only a `_` spelling needs the
+        // canonical copy.
+        if name.bytes().any(|b| b == b'_' || b.is_ascii_uppercase()) {
+            reserved.binary_search(&canonical(name)).is_ok()
+        } else {
+            reserved
+                .binary_search_by(|probe| probe.as_str().cmp(name))
+                .is_ok()
+        }
+    };
+    if !headers.keys().any(|name| is_reserved(name.as_str())) {
+        return 0;
+    }
     let doomed: Vec<HeaderName> = headers
         .keys()
-        .filter(|name| reserved.binary_search(&canonical(name.as_str())).is_ok())
+        .filter(|name| is_reserved(name.as_str()))
         .cloned()
         .collect();
     let mut removed = 0;
@@ -142,29 +174,49 @@ pub fn strip_reserved(headers: &mut HeaderMap, reserved: &[String]) -> usize {
 /// application never sees (or logs) a credential of the gate. The other
 /// cookies are kept, merged into one header.
 pub fn strip_own_cookies(headers: &mut HeaderMap, name: &str) {
-    if !headers.contains_key(header::COOKIE) {
-        return;
-    }
-    let ours = |pair: &str| {
-        let cookie = pair.split('=').next().unwrap_or("").trim();
+    let name = name.as_bytes();
+    let ours = |pair: &[u8]| {
+        let cookie = pair
+            .split(|b| *b == b'=')
+            .next()
+            .unwrap_or_default()
+            .trim_ascii();
         cookie == name
             || cookie
                 .strip_prefix(name)
-                .is_some_and(|rest| rest.starts_with('.'))
+                .is_some_and(|rest| rest.first() == Some(&b'.'))
     };
-    let mut kept: Vec<&[u8]> = Vec::new();
-    let values: Vec<HeaderValue> = headers.get_all(header::COOKIE).iter().cloned().collect();
-    for value in &values {
+    let mut values = headers.get_all(header::COOKIE).iter();
+    let (Some(first), None) = (values.next(), values.next()) else {
+        if headers.contains_key(header::COOKIE) {
+            merge_without(headers, ours);
+        }
+        return;
+    };
+    // One header (the usual case): left as it is when none of it is ours.
+    if first.as_bytes().split(|b| *b == b';').any(ours) {
+        merge_without(headers, ours);
+    }
+}
+
+/// Replaces the `Cookie` headers by one holding the pairs that are not
+/// `dropped` (none at all when nothing is left).
+fn merge_without(headers: &mut HeaderMap, dropped: impl Fn(&[u8]) -> bool) {
+    let mut kept: Vec<u8> = Vec::new();
+    for value in headers.get_all(header::COOKIE) {
         for pair in value.as_bytes().split(|b| *b == b';') {
-            let text = String::from_utf8_lossy(pair);
-            if !text.trim().is_empty() && !ours(&text) {
-                kept.push(pair.trim_ascii());
+            let pair = pair.trim_ascii();
+            if !pair.is_empty() && !dropped(pair) {
+                if !kept.is_empty() {
+                    kept.extend_from_slice(b"; ");
+                }
+                kept.extend_from_slice(pair);
             }
         }
     }
     headers.remove(header::COOKIE);
     if !kept.is_empty()
-        && let Ok(value) = HeaderValue::from_bytes(&kept.join(&b"; "[..]))
+        && let Ok(value) = HeaderValue::from_bytes(&kept)
     {
         headers.insert(header::COOKIE, value);
     }
@@ -287,6 +339,49 @@ mod tests {
         );
         strip_own_cookies(&mut only_ours, "portcullis.session");
         assert!(!only_ours.contains_key(header::COOKIE));
+
+        // One header, in the middle, with spaces around it and bytes that
+        // are not UTF-8 in another pair.
+        let mut single = HeaderMap::new();
+        single.insert(
+            header::COOKIE,
+            HeaderValue::from_bytes(b"x=\xff\xfe;  portcullis.session.1=y ;z=3").expect("value"),
+        );
+        strip_own_cookies(&mut single, "portcullis.session");
+        assert_eq!(single[header::COOKIE].as_bytes(), b"x=\xff\xfe; z=3");
+        // None of ours: left exactly as it came.
+        let mut theirs = HeaderMap::new();
+        theirs.insert(header::COOKIE, HeaderValue::from_static("a=1;b=2"));
+        strip_own_cookies(&mut theirs, "portcullis.session");
+        assert_eq!(theirs[header::COOKIE], "a=1;b=2");
+        // A name that only starts like ours is not ours.
+        let mut lookalike = HeaderMap::new();
+        lookalike.insert(
+            header::COOKIE,
+            HeaderValue::from_static("portcullis.sessions=1; portcullis=2"),
+        );
+        strip_own_cookies(&mut lookalike, "portcullis.session");
+        assert_eq!(
+            lookalike[header::COOKIE],
+            "portcullis.sessions=1; portcullis=2"
+        );
+    }
+
+    #[test]
+    fn canonical_comparisons_read_underscores_as_dashes_and_ignore_case() {
+        assert!(canonical_starts_with("X_Forwarded_For", "x-forwarded-"));
+        assert!(canonical_starts_with("x-forwarded-for", "x-forwarded-"));
+        assert!(!canonical_starts_with("x-forwarde", "x-forwarded-"));
+        assert!(canonical_eq("X_REAL_IP", "x-real-ip"));
+        assert!(!canonical_eq("x-real-ipx", "x-real-ip"));
+        let reserved = vec!["x-forwarded-user".to_owned()];
+        let mut headers = HeaderMap::new();
+        headers.insert("x_forwarded_user", HeaderValue::from_static("mallory"));
+        headers.append("x-forwarded-user", HeaderValue::from_static("eve"));
+        headers.insert(header::ACCEPT, HeaderValue::from_static("*/*"));
+        assert_eq!(strip_reserved(&mut headers, &reserved), 2);
+        assert_eq!(headers.len(), 1);
+        assert_eq!(strip_reserved(&mut headers, &reserved), 0);
     }
 
     #[test]
