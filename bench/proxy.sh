@@ -203,15 +203,8 @@ sign_in() {
 # CPU time (user + system, clock ticks) of processes and their children:
 # where the core's time per request goes (the proxy's own share and the
 # upstream's, which is the same work behind every proxy).
-cpu_ticks() { # pid... -> ticks summed over them and their children
-  local pid total=0 stat
-  for pid in "$@" $(for p in "$@"; do pgrep -P "$p" || true; done); do
-    stat=$(<"/proc/$pid/stat") || continue
-    stat=${stat##*) } # fields after "pid (comm) "; utime, stime are the 12th, 13th
-    total=$((total + $(awk '{print $12 + $13}' <<<"$stat")))
-  done
-  echo "$total"
-}
+# shellcheck source=bench/cpu.sh
+source bench/cpu.sh # cpu_ticks
 declare -A PROXY_PIDS=([gate]="$GATE_PID" [apache]="$APACHE_PID" [nginx]="$NGINX_PID"
   [nginx-auth]="$NGINX_PID $GATE_PID")
 TICK_US=$((1000000 / $(getconf CLK_TCK)))

@@ -199,13 +199,8 @@ for s in "${ORDER[@]}"; do
   start_server "$s"
 done
 
-cpu_ticks() { # pid -> utime+stime in clock ticks (fields 14 and 15; comm may hold spaces)
-  local stat
-  stat=$(<"/proc/$1/stat")
-  stat=${stat##*) }
-  # after "pid (comm) ", field 3 is state; utime/stime are fields 14/15 overall = 12/13 here
-  awk '{print $12 + $13}' <<<"$stat"
-}
+# shellcheck source=bench/cpu.sh
+source bench/cpu.sh # cpu_ticks
 CLK_TCK=$(getconf CLK_TCK)
 
 to_ms() { # "1.23ms" | "456.00us" | "1.02s" -> milliseconds

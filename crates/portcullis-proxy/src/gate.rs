@@ -405,8 +405,8 @@ impl Gate {
         // What an error page needs of the request (its format): not a copy
         // of every header.
         let mut accept = HeaderMap::new();
-        for value in request.headers().get_all(http::header::ACCEPT) {
-            accept.append(http::header::ACCEPT, value.clone());
+        for value in request.headers().get_all(header::ACCEPT) {
+            accept.append(header::ACCEPT, value.clone());
         }
         match self.upstream.forward(request).await {
             Ok(mut response) => {
