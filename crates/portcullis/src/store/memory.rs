@@ -2,7 +2,7 @@
 
 use std::collections::HashMap;
 use std::hash::{BuildHasher, RandomState};
-use std::num::NonZeroUsize;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
@@ -73,10 +73,17 @@ const SESSION_SHARDS: usize = 16;
 
 /// The sessions: shards of least-recently-used maps, each under its own
 /// lock. Expiry is checked on read and swept, from the least recently used
-/// end, on write.
+/// end, on write. The capacity is the whole store's: no session is evicted
+/// while fewer than `capacity` are held, however unevenly the ids hash.
 struct SessionMap {
     shards: Box<[SessionShard]>,
     hasher: RandomState,
+    capacity: usize,
+    /// A shard's even share of the capacity (rounded up): when the store is
+    /// full, at least one shard holds this many.
+    share: usize,
+    /// Sessions held, expired ones not yet swept included.
+    held: AtomicUsize,
 }
 
 /// One shard: sessions by id, least recently used first out.
@@ -95,23 +102,35 @@ const SWEEP_PER_WRITE: usize = 4;
 impl SessionMap {
     fn new(capacity: u64) -> Self {
         let capacity = usize::try_from(capacity).unwrap_or(usize::MAX).max(1);
-        let per_shard = NonZeroUsize::new(capacity.div_ceil(SESSION_SHARDS).max(1))
-            .unwrap_or(NonZeroUsize::MIN);
         Self {
             shards: (0..SESSION_SHARDS)
-                .map(|_| Mutex::new(LruCache::new(per_shard)))
+                .map(|_| Mutex::new(LruCache::unbounded()))
                 .collect(),
             hasher: RandomState::new(),
+            capacity,
+            share: capacity.div_ceil(SESSION_SHARDS),
+            held: AtomicUsize::new(0),
         }
     }
 
-    fn shard(&self, id: &str) -> std::sync::MutexGuard<'_, LruCache<Box<str>, StoredSession>> {
-        let index = self.hasher.hash_one(id) as usize % self.shards.len();
+    fn index(&self, id: &str) -> usize {
+        self.hasher.hash_one(id) as usize % self.shards.len()
+    }
+
+    fn lock(&self, index: usize) -> std::sync::MutexGuard<'_, LruCache<Box<str>, StoredSession>> {
         // A poisoned shard only means a panic elsewhere while it was held;
         // its map is still consistent (every update is a single call).
         self.shards[index]
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn shard(&self, id: &str) -> std::sync::MutexGuard<'_, LruCache<Box<str>, StoredSession>> {
+        self.lock(self.index(id))
+    }
+
+    fn forget_one(&self) {
+        self.held.fetch_sub(1, Ordering::Relaxed);
     }
 
     fn get(&self, id: &str) -> Option<Box<[u8]>> {
@@ -121,6 +140,7 @@ impl SessionMap {
             Some(stored) if stored.expires > now => Some(stored.bytes.clone()),
             Some(_) => {
                 shard.pop(id);
+                self.forget_one();
                 None
             }
             None => None,
@@ -129,24 +149,51 @@ impl SessionMap {
 
     fn insert(&self, id: &str, bytes: Box<[u8]>, ttl: Duration) {
         let now = Instant::now();
-        let mut shard = self.shard(id);
-        for _ in 0..SWEEP_PER_WRITE {
-            match shard.peek_lru() {
-                Some((_, oldest)) if oldest.expires <= now => {
-                    shard.pop_lru();
+        let index = self.index(id);
+        let stored = StoredSession {
+            bytes,
+            expires: now + ttl,
+        };
+        let stored = {
+            let mut shard = self.lock(index);
+            for _ in 0..SWEEP_PER_WRITE {
+                match shard.peek_lru() {
+                    Some((_, oldest)) if oldest.expires <= now => {
+                        shard.pop_lru();
+                        self.forget_one();
+                    }
+                    _ => break,
                 }
-                _ => break,
+            }
+            let full = !shard.contains(id) && self.held.load(Ordering::Relaxed) >= self.capacity;
+            if !full || shard.len() >= self.share {
+                // When full, this shard's least recently used session makes
+                // room: a new login is never refused.
+                if full && shard.pop_lru().is_some() {
+                    self.forget_one();
+                }
+                if shard.put(id.into(), stored).is_none() {
+                    self.held.fetch_add(1, Ordering::Relaxed);
+                }
+                return;
+            }
+            stored
+        };
+        // Full, and this shard holds less than its share: the least recently
+        // used session of a shard that holds more makes room (one lock at a
+        // time; at least one such shard exists while the store is full).
+        for offset in 1..self.shards.len() {
+            let mut other = self.lock((index + offset) % self.shards.len());
+            if other.len() >= self.share {
+                if other.pop_lru().is_some() {
+                    self.forget_one();
+                }
+                break;
             }
         }
-        // When full, `put` drops the least recently used session: a new
-        // login is never refused.
-        shard.put(
-            id.into(),
-            StoredSession {
-                bytes,
-                expires: now + ttl,
-            },
-        );
+        if self.lock(index).put(id.into(), stored).is_none() {
+            self.held.fetch_add(1, Ordering::Relaxed);
+        }
     }
 
     fn touch(&self, id: &str, ttl: Duration) {
@@ -159,7 +206,9 @@ impl SessionMap {
     }
 
     fn remove(&self, id: &str) {
-        self.shard(id).pop(id);
+        if self.shard(id).pop(id).is_some() {
+            self.forget_one();
+        }
     }
 
     fn len(&self) -> u64 {
@@ -191,8 +240,10 @@ impl std::fmt::Debug for MemorySessionStore {
 }
 
 impl MemorySessionStore {
-    /// A store holding at most `capacity` sessions (spread over 16 shards,
-    /// each evicting its least recently used session when full).
+    /// A store holding at most `capacity` sessions (spread over 16 shards).
+    /// None is evicted before `capacity` are held; then each new session
+    /// evicts the least recently used one of its shard (or of a fuller
+    /// shard).
     pub fn new(capacity: u64) -> Self {
         Self {
             sessions: Arc::new(SessionMap::new(capacity)),
@@ -488,10 +539,39 @@ mod tests {
                 .sessions
                 .insert(&format!("id-{i}"), Box::new([1]), Duration::from_secs(60));
         }
-        assert!(store.len() <= 112, "{}", store.len());
-        assert!(store.len() >= 50, "{}", store.len());
+        assert_eq!(store.len(), 100);
         assert!(store.get("id-999").is_some(), "the newest session is kept");
         assert!(store.get("id-0").is_none(), "the oldest went first");
+    }
+
+    #[test]
+    fn no_session_is_evicted_before_the_capacity_is_reached() {
+        // 16 shards of 100 on average: ids never hash evenly, and per-shard
+        // limits would evict from the fuller shards long before 1 600.
+        let store = MemorySessionStore::new(1_600);
+        let ttl = Duration::from_secs(60);
+        for i in 0..1_600 {
+            store
+                .sessions
+                .insert(&format!("id-{i}"), Box::new([1]), ttl);
+        }
+        for i in 0..1_600 {
+            assert!(
+                store.get(&format!("id-{i}")).is_some(),
+                "id-{i} was evicted"
+            );
+        }
+        store.sessions.insert("one-more", Box::new([2]), ttl);
+        assert_eq!(store.len(), 1_600, "one session made room for the new one");
+        assert!(store.get("one-more").is_some());
+        // Rewriting a held session evicts nothing.
+        store.sessions.insert("one-more", Box::new([3]), ttl);
+        assert_eq!(store.len(), 1_600);
+        store.sessions.remove("one-more");
+        assert_eq!(store.len(), 1_599);
+        store.sessions.insert("after-remove", Box::new([4]), ttl);
+        assert_eq!(store.len(), 1_600);
+        assert!(store.get("after-remove").is_some());
     }
 
     #[test]
