@@ -318,7 +318,12 @@ const MARKER_SHARDS: usize = 16;
 /// read).
 struct MarkerMap {
     shards: Box<[MarkerShard]>,
-    per_shard: usize,
+    capacity: usize,
+    /// A shard's even share of the capacity (rounded up): when the map is
+    /// full, at least one shard holds this many.
+    share: usize,
+    /// Markers held, expired ones not yet swept included.
+    held: AtomicUsize,
     hasher: RandomState,
 }
 
@@ -332,21 +337,30 @@ struct Marker {
 
 impl MarkerMap {
     fn new(capacity: u64) -> Self {
-        let capacity = usize::try_from(capacity)
-            .unwrap_or(usize::MAX)
-            .max(MARKER_SHARDS);
+        let capacity = usize::try_from(capacity).unwrap_or(usize::MAX).max(1);
         Self {
             shards: (0..MARKER_SHARDS)
                 .map(|_| RwLock::new(HashMap::new()))
                 .collect(),
-            per_shard: capacity / MARKER_SHARDS,
+            capacity,
+            share: capacity.div_ceil(MARKER_SHARDS),
+            held: AtomicUsize::new(0),
             hasher: RandomState::new(),
         }
     }
 
+    fn index(&self, key: &str) -> usize {
+        (self.hasher.hash_one(key) as usize) % self.shards.len()
+    }
+
     fn shard(&self, key: &str) -> &MarkerShard {
-        let index = (self.hasher.hash_one(key) as usize) % self.shards.len();
-        &self.shards[index]
+        &self.shards[self.index(key)]
+    }
+
+    fn write(&self, index: usize) -> std::sync::RwLockWriteGuard<'_, HashMap<Box<str>, Marker>> {
+        self.shards[index]
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
     }
 
     fn get(&self, key: &str) -> Option<u64> {
@@ -355,31 +369,96 @@ impl MarkerMap {
         (marker.expires > Instant::now()).then_some(marker.at_ms)
     }
 
-    /// Records `at_ms` for `key`, keeping the latest time and the longest life.
+    fn is_full(&self) -> bool {
+        self.held.load(Ordering::Relaxed) >= self.capacity
+    }
+
+    /// Removes the shard's expired markers.
+    fn sweep(&self, shard: &mut HashMap<Box<str>, Marker>, now: Instant) {
+        let before = shard.len();
+        shard.retain(|_, m| m.expires > now);
+        self.held.fetch_sub(before - shard.len(), Ordering::Relaxed);
+    }
+
+    /// Drops the shard's marker that would expire first.
+    fn drop_first_to_expire(&self, shard: &mut HashMap<Box<str>, Marker>) {
+        if let Some(first) = shard
+            .iter()
+            .min_by_key(|(_, m)| m.expires)
+            .map(|(k, _)| k.clone())
+        {
+            tracing::warn!("the in-memory logout store is full; a marker was dropped early");
+            shard.remove(&first);
+            self.held.fetch_sub(1, Ordering::Relaxed);
+        }
+    }
+
+    /// Records `at_ms` for `key`, keeping the latest time and the longest
+    /// life. The capacity is the whole map's: no marker is dropped while
+    /// fewer than `capacity` are held, however unevenly the keys hash, and
+    /// none is dropped while an expired one can go instead.
     fn mark(&self, key: &str, at_ms: u64, ttl: Duration) {
         let now = Instant::now();
-        let expires = now + ttl;
-        let mut shard = self.shard(key).write().unwrap_or_else(|p| p.into_inner());
-        if let Some(existing) = shard.get_mut(key).filter(|m| m.expires > now) {
-            existing.at_ms = existing.at_ms.max(at_ms);
-            existing.expires = existing.expires.max(expires);
-            return;
-        }
-        if shard.len() >= self.per_shard {
-            shard.retain(|_, m| m.expires > now);
-        }
-        if shard.len() >= self.per_shard {
-            // Full of live markers: the one that would expire first goes.
-            if let Some(oldest) = shard
-                .iter()
-                .min_by_key(|(_, m)| m.expires)
-                .map(|(k, _)| k.clone())
-            {
-                tracing::warn!("the in-memory logout store is full; a marker was dropped early");
-                shard.remove(&oldest);
+        let index = self.index(key);
+        let marker = Marker {
+            at_ms,
+            expires: now + ttl,
+        };
+        {
+            let mut shard = self.write(index);
+            if shard.contains_key(key) || !self.is_full() {
+                self.merge(&mut shard, key, marker, now);
+                return;
+            }
+            self.sweep(&mut shard, now);
+            if !self.is_full() {
+                self.merge(&mut shard, key, marker, now);
+                return;
             }
         }
-        shard.insert(key.into(), Marker { at_ms, expires });
+        // Full: the other shards' expired markers go first, then, if none
+        // was expired, the live marker that expires first in this shard, or
+        // in a fuller one when this shard holds less than its share (while
+        // the map is full, at least one shard holds its share). One lock at
+        // a time.
+        let others = (1..self.shards.len()).map(|offset| (index + offset) % self.shards.len());
+        for other in others.clone() {
+            if !self.is_full() {
+                break;
+            }
+            self.sweep(&mut self.write(other), now);
+        }
+        if self.is_full() {
+            for victim in std::iter::once(index).chain(others) {
+                let mut victim = self.write(victim);
+                if victim.len() >= self.share {
+                    self.drop_first_to_expire(&mut victim);
+                    break;
+                }
+            }
+        }
+        self.merge(&mut self.write(index), key, marker, now);
+    }
+
+    /// Stores `marker` under `key`, merged into a live marker already there.
+    fn merge(
+        &self,
+        shard: &mut HashMap<Box<str>, Marker>,
+        key: &str,
+        marker: Marker,
+        now: Instant,
+    ) {
+        match shard.get_mut(key) {
+            Some(existing) if existing.expires > now => {
+                existing.at_ms = existing.at_ms.max(marker.at_ms);
+                existing.expires = existing.expires.max(marker.expires);
+            }
+            Some(existing) => *existing = marker,
+            None => {
+                shard.insert(key.into(), marker);
+                self.held.fetch_add(1, Ordering::Relaxed);
+            }
+        }
     }
 
     fn len(&self) -> usize {
@@ -626,12 +705,49 @@ mod marker_map_tests {
         for i in 0..200 {
             map.mark(&format!("k{i}"), i, Duration::from_secs(60 + i));
         }
-        assert!(map.len() <= 16, "{}", map.len());
+        assert_eq!(map.len(), 16);
         assert_eq!(
             map.get("k199"),
             Some(199),
             "the newest marker is always kept"
         );
+    }
+
+    #[test]
+    fn no_marker_is_dropped_before_the_capacity_is_reached() {
+        // 16 shards of 100 on average: keys never hash evenly, and
+        // per-shard limits would drop markers long before 1 600 (a dropped
+        // logout marker lets a signed-out cookie session back in).
+        let map = MarkerMap::new(1_600);
+        let ttl = Duration::from_secs(60);
+        for i in 0..1_600 {
+            map.mark(&format!("k{i}"), i, ttl);
+        }
+        for i in 0..1_600 {
+            assert_eq!(map.get(&format!("k{i}")), Some(i), "k{i} was dropped");
+        }
+        map.mark("one-more", 7, ttl);
+        assert_eq!(map.len(), 1_600, "one marker made room for the new one");
+        assert_eq!(map.get("one-more"), Some(7));
+        // A later mark of a held key drops nothing.
+        map.mark("one-more", 9, ttl);
+        assert_eq!(map.len(), 1_600);
+        assert_eq!(map.get("one-more"), Some(9));
+    }
+
+    #[test]
+    fn a_full_map_sweeps_expired_markers_before_dropping_a_live_one() {
+        let map = MarkerMap::new(32);
+        for i in 0..32 {
+            map.mark(&format!("old{i}"), i, Duration::ZERO);
+        }
+        for i in 0..32 {
+            map.mark(&format!("live{i}"), i, Duration::from_secs(60));
+        }
+        for i in 0..32 {
+            assert_eq!(map.get(&format!("live{i}")), Some(i), "live{i} was dropped");
+        }
+        assert_eq!(map.len(), 32, "only the expired markers made room");
     }
 
     #[test]
