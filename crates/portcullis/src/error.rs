@@ -127,8 +127,8 @@ pub enum OidcError {
     /// audience, expiry or type).
     #[error("the access token was rejected")]
     AccessTokenClaims(#[source] portcullis_core::access_token::AccessTokenError),
-    /// The session has no access token to call userinfo with.
-    #[error("the session has no access token")]
+    /// The session has no access token (for userinfo or token exchange).
+    #[error("the session has no access token (the OP returned none at sign-in); sign in again")]
     NoAccessToken,
     /// The userinfo request failed.
     #[error("the userinfo request failed")]
@@ -244,7 +244,8 @@ impl OidcError {
             OidcError::AccessTokenClaims(_) => "invalid_access_token",
             OidcError::RefreshBusy => "refresh_busy",
             OidcError::RefreshShared(inner) => inner.code(),
-            OidcError::NoAccessToken | OidcError::Userinfo(_) => "userinfo_failed",
+            OidcError::NoAccessToken => "no_access_token",
+            OidcError::Userinfo(_) => "userinfo_failed",
             OidcError::InvalidLogoutRequest(_) => "invalid_request",
             OidcError::LayerMissing => "layer_missing",
         }
@@ -678,6 +679,21 @@ pub(crate) fn html_escape(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_session_without_an_access_token_is_not_reported_as_a_userinfo_failure() {
+        let error = OidcError::NoAccessToken;
+        assert_eq!(error.code(), "no_access_token");
+        assert_eq!(error.status(), StatusCode::BAD_REQUEST);
+        let body: serde_json::Value = serde_json::from_slice(error.to_json().body()).expect("json");
+        assert_eq!(body["error"], "no_access_token");
+        assert!(
+            body["error_description"]
+                .as_str()
+                .is_some_and(|d| d.contains("sign in again")),
+            "{body}"
+        );
+    }
 
     fn accept(value: &'static str) -> HeaderMap {
         let mut headers = HeaderMap::new();
