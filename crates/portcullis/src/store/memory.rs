@@ -68,6 +68,41 @@ pub struct MemorySessionStore {
     sessions: Arc<SessionMap>,
 }
 
+/// How full a sharded map is. The capacity is the whole map's, not a
+/// fraction per shard: keys never hash evenly, and per-shard limits would
+/// evict from the fuller shards long before the map is full.
+struct Occupancy {
+    capacity: usize,
+    /// A shard's even share of the capacity (rounded up): while the map is
+    /// full, at least one shard holds this many.
+    share: usize,
+    /// Entries held, expired ones not yet swept included.
+    held: AtomicUsize,
+}
+
+impl Occupancy {
+    fn new(capacity: u64, shards: usize) -> Self {
+        let capacity = usize::try_from(capacity).unwrap_or(usize::MAX).max(1);
+        Self {
+            capacity,
+            share: capacity.div_ceil(shards),
+            held: AtomicUsize::new(0),
+        }
+    }
+
+    fn is_full(&self) -> bool {
+        self.held.load(Ordering::Relaxed) >= self.capacity
+    }
+
+    fn added(&self) {
+        self.held.fetch_add(1, Ordering::Relaxed);
+    }
+
+    fn removed(&self, count: usize) {
+        self.held.fetch_sub(count, Ordering::Relaxed);
+    }
+}
+
 /// Number of independently locked session shards.
 const SESSION_SHARDS: usize = 16;
 
@@ -78,12 +113,7 @@ const SESSION_SHARDS: usize = 16;
 struct SessionMap {
     shards: Box<[SessionShard]>,
     hasher: RandomState,
-    capacity: usize,
-    /// A shard's even share of the capacity (rounded up): when the store is
-    /// full, at least one shard holds this many.
-    share: usize,
-    /// Sessions held, expired ones not yet swept included.
-    held: AtomicUsize,
+    occupancy: Occupancy,
 }
 
 /// One shard: sessions by id, least recently used first out.
@@ -101,15 +131,12 @@ const SWEEP_PER_WRITE: usize = 4;
 
 impl SessionMap {
     fn new(capacity: u64) -> Self {
-        let capacity = usize::try_from(capacity).unwrap_or(usize::MAX).max(1);
         Self {
             shards: (0..SESSION_SHARDS)
                 .map(|_| Mutex::new(LruCache::unbounded()))
                 .collect(),
             hasher: RandomState::new(),
-            capacity,
-            share: capacity.div_ceil(SESSION_SHARDS),
-            held: AtomicUsize::new(0),
+            occupancy: Occupancy::new(capacity, SESSION_SHARDS),
         }
     }
 
@@ -129,10 +156,6 @@ impl SessionMap {
         self.lock(self.index(id))
     }
 
-    fn forget_one(&self) {
-        self.held.fetch_sub(1, Ordering::Relaxed);
-    }
-
     fn get(&self, id: &str) -> Option<Box<[u8]>> {
         let now = Instant::now();
         let mut shard = self.shard(id);
@@ -140,7 +163,7 @@ impl SessionMap {
             Some(stored) if stored.expires > now => Some(stored.bytes.clone()),
             Some(_) => {
                 shard.pop(id);
-                self.forget_one();
+                self.occupancy.removed(1);
                 None
             }
             None => None,
@@ -160,20 +183,20 @@ impl SessionMap {
                 match shard.peek_lru() {
                     Some((_, oldest)) if oldest.expires <= now => {
                         shard.pop_lru();
-                        self.forget_one();
+                        self.occupancy.removed(1);
                     }
                     _ => break,
                 }
             }
-            let full = !shard.contains(id) && self.held.load(Ordering::Relaxed) >= self.capacity;
-            if !full || shard.len() >= self.share {
+            let full = !shard.contains(id) && self.occupancy.is_full();
+            if !full || shard.len() >= self.occupancy.share {
                 // When full, this shard's least recently used session makes
                 // room: a new login is never refused.
                 if full && shard.pop_lru().is_some() {
-                    self.forget_one();
+                    self.occupancy.removed(1);
                 }
                 if shard.put(id.into(), stored).is_none() {
-                    self.held.fetch_add(1, Ordering::Relaxed);
+                    self.occupancy.added();
                 }
                 return;
             }
@@ -184,15 +207,15 @@ impl SessionMap {
         // time; at least one such shard exists while the store is full).
         for offset in 1..self.shards.len() {
             let mut other = self.lock((index + offset) % self.shards.len());
-            if other.len() >= self.share {
+            if other.len() >= self.occupancy.share {
                 if other.pop_lru().is_some() {
-                    self.forget_one();
+                    self.occupancy.removed(1);
                 }
                 break;
             }
         }
         if self.lock(index).put(id.into(), stored).is_none() {
-            self.held.fetch_add(1, Ordering::Relaxed);
+            self.occupancy.added();
         }
     }
 
@@ -207,7 +230,7 @@ impl SessionMap {
 
     fn remove(&self, id: &str) {
         if self.shard(id).pop(id).is_some() {
-            self.forget_one();
+            self.occupancy.removed(1);
         }
     }
 
@@ -318,12 +341,7 @@ const MARKER_SHARDS: usize = 16;
 /// read).
 struct MarkerMap {
     shards: Box<[MarkerShard]>,
-    capacity: usize,
-    /// A shard's even share of the capacity (rounded up): when the map is
-    /// full, at least one shard holds this many.
-    share: usize,
-    /// Markers held, expired ones not yet swept included.
-    held: AtomicUsize,
+    occupancy: Occupancy,
     hasher: RandomState,
 }
 
@@ -337,14 +355,11 @@ struct Marker {
 
 impl MarkerMap {
     fn new(capacity: u64) -> Self {
-        let capacity = usize::try_from(capacity).unwrap_or(usize::MAX).max(1);
         Self {
             shards: (0..MARKER_SHARDS)
                 .map(|_| RwLock::new(HashMap::new()))
                 .collect(),
-            capacity,
-            share: capacity.div_ceil(MARKER_SHARDS),
-            held: AtomicUsize::new(0),
+            occupancy: Occupancy::new(capacity, MARKER_SHARDS),
             hasher: RandomState::new(),
         }
     }
@@ -369,15 +384,11 @@ impl MarkerMap {
         (marker.expires > Instant::now()).then_some(marker.at_ms)
     }
 
-    fn is_full(&self) -> bool {
-        self.held.load(Ordering::Relaxed) >= self.capacity
-    }
-
     /// Removes the shard's expired markers.
     fn sweep(&self, shard: &mut HashMap<Box<str>, Marker>, now: Instant) {
         let before = shard.len();
         shard.retain(|_, m| m.expires > now);
-        self.held.fetch_sub(before - shard.len(), Ordering::Relaxed);
+        self.occupancy.removed(before - shard.len());
     }
 
     /// Drops the shard's marker that would expire first.
@@ -389,7 +400,7 @@ impl MarkerMap {
         {
             tracing::warn!("the in-memory logout store is full; a marker was dropped early");
             shard.remove(&first);
-            self.held.fetch_sub(1, Ordering::Relaxed);
+            self.occupancy.removed(1);
         }
     }
 
@@ -406,12 +417,12 @@ impl MarkerMap {
         };
         {
             let mut shard = self.write(index);
-            if shard.contains_key(key) || !self.is_full() {
+            if shard.contains_key(key) || !self.occupancy.is_full() {
                 self.merge(&mut shard, key, marker, now);
                 return;
             }
             self.sweep(&mut shard, now);
-            if !self.is_full() {
+            if !self.occupancy.is_full() {
                 self.merge(&mut shard, key, marker, now);
                 return;
             }
@@ -423,15 +434,15 @@ impl MarkerMap {
         // a time.
         let others = (1..self.shards.len()).map(|offset| (index + offset) % self.shards.len());
         for other in others.clone() {
-            if !self.is_full() {
+            if !self.occupancy.is_full() {
                 break;
             }
             self.sweep(&mut self.write(other), now);
         }
-        if self.is_full() {
+        if self.occupancy.is_full() {
             for victim in std::iter::once(index).chain(others) {
                 let mut victim = self.write(victim);
-                if victim.len() >= self.share {
+                if victim.len() >= self.occupancy.share {
                     self.drop_first_to_expire(&mut victim);
                     break;
                 }
@@ -456,7 +467,7 @@ impl MarkerMap {
             Some(existing) => *existing = marker,
             None => {
                 shard.insert(key.into(), marker);
-                self.held.fetch_add(1, Ordering::Relaxed);
+                self.occupancy.added();
             }
         }
     }
