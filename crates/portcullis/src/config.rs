@@ -170,6 +170,10 @@ pub(crate) fn redact_url(url: &str) -> String {
     }
 }
 
+/// Default of [`OidcLayerBuilder::session_cache_capacity`]: 1024 decoded
+/// sessions (about 6 KB each with typical tokens, so about 6 MB).
+pub const DEFAULT_SESSION_CACHE_CAPACITY: usize = 1024;
+
 /// The paths of the routes the layer mounts. `None` turns a route off (your own
 /// handler can then call [`crate::Oidc::login`] and friends).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -529,8 +533,9 @@ impl OidcLayerBuilder {
         self
     }
     /// How many decrypted sessions to keep in memory, keyed by the exact
-    /// cookie value, so repeat requests skip the decrypt. Default 4096
-    /// (a few KB each); 0 turns the cache off.
+    /// cookie value (or store record), so repeat requests skip the decrypt.
+    /// Default [`DEFAULT_SESSION_CACHE_CAPACITY`] (1024, about 6 KB each);
+    /// 0 turns the cache off.
     pub fn session_cache_capacity(mut self, sessions: usize) -> Self {
         self.session_cache_capacity = Some(sessions);
         self
@@ -842,7 +847,9 @@ impl OidcLayerBuilder {
             on_login: self.on_login,
             on_logout_token: self.on_logout_token,
             is_logged_out: self.is_logged_out,
-            session_cache_capacity: self.session_cache_capacity.unwrap_or(4096),
+            session_cache_capacity: self
+                .session_cache_capacity
+                .unwrap_or(DEFAULT_SESSION_CACHE_CAPACITY),
             session_storage: self.session_storage,
             logout_storage: self.logout_storage,
             store_opener: self.store_opener,

@@ -137,7 +137,10 @@ pub use axum::{
 #[cfg(feature = "axum")]
 pub use axum::{BearerAuth, BearerFuture, BearerLayer, BearerService, Principal};
 pub use bearer::{BearerError, BearerRequirements, BearerToken, BearerVerifier};
-pub use config::{ConfigError, LogoutStorage, OidcLayerBuilder, Routes, SessionStorage};
+pub use config::{
+    ConfigError, DEFAULT_SESSION_CACHE_CAPACITY, LogoutStorage, OidcLayerBuilder, Routes,
+    SessionStorage,
+};
 pub use engine::{AccessRule, Authentication, Engine, EngineResponse, Route};
 pub use error::OidcError;
 pub use hooks::{AfterCallbackContext, LoginRefused, LogoutTokenInfo};

@@ -6,7 +6,8 @@
 //! a JWS-shaped token are stored decoded (a third smaller), and rebuilt on
 //! open. A token is stored that way only when re-encoding gives back exactly
 //! the original text; any other token (opaque, padded, non-canonical) is
-//! stored as its text. No compression is involved.
+//! stored as its text. A cookie's plaintext is never compressed; a store
+//! record's is this plaintext compressed (see `compressed`).
 //!
 //! Layout: `0x02`, a byte naming the fields left out (below), the JSON length (u32, big-endian), the JSON (with the
 //! tokens left out), then the ID, access and refresh tokens, each as a tag
@@ -99,9 +100,23 @@ pub(crate) fn encode(data: &SessionData) -> Result<Vec<u8>, SessionDataError> {
     Ok(out)
 }
 
-/// Decodes a plaintext written by [`encode`] (or the older all-JSON form).
+/// Encodes `data` for a store record: the compact plaintext, compressed
+/// (see [`super::compressed`]; cookies are never compressed).
+pub(crate) fn encode_for_store(data: &SessionData) -> Result<Vec<u8>, SessionDataError> {
+    super::compressed::compress(&encode(data)?)
+}
+
+/// Decodes a plaintext written by [`encode`] or [`encode_for_store`] (or
+/// the older all-JSON form).
 pub(crate) fn decode(plain: &[u8]) -> Result<SessionData, SessionDataError> {
     match plain.first() {
+        // Exactly one layer: a compressed plaintext holds the compact form.
+        Some(&super::compressed::FORMAT_COMPRESSED) => {
+            match super::compressed::decompress(&plain[1..])? {
+                inner if inner.first() == Some(&FORMAT_COMPACT) => decode(&inner),
+                _ => Err(SessionDataError::Malformed),
+            }
+        }
         Some(b'{') => serde_json::from_slice(plain).map_err(|_| SessionDataError::Malformed),
         Some(&FORMAT_COMPACT) => {
             let mut reader = Reader(&plain[1..]);
@@ -394,5 +409,39 @@ mod tests {
         let mut bad_mask = plain;
         bad_mask[1] = 0xff;
         assert!(decode(&bad_mask).is_err());
+    }
+
+    #[test]
+    fn a_store_plaintext_is_the_compact_form_compressed_and_opens_the_same() {
+        let original = data();
+        let compact = encode(&original).expect("encode");
+        let stored = encode_for_store(&original).expect("encode for a store");
+        assert_eq!(stored[0], crate::session::compressed::FORMAT_COMPRESSED);
+        assert!(
+            stored.len() < compact.len(),
+            "{} vs {}",
+            stored.len(),
+            compact.len()
+        );
+        let wire = |d: &SessionData| serde_json::to_string(d).expect("json");
+        assert_eq!(wire(&decode(&stored).expect("decode")), wire(&original));
+    }
+
+    #[test]
+    fn a_compressed_plaintext_must_hold_exactly_one_compact_layer() {
+        use crate::session::compressed::{FORMAT_COMPRESSED, compress};
+        let original = data();
+        // Compressed twice, compressed JSON, compressed nothing, or a bare
+        // format byte: all malformed.
+        let twice = compress(&encode_for_store(&original).expect("encode")).expect("compress");
+        let json = compress(&serde_json::to_vec(&original).expect("json")).expect("compress");
+        let empty = compress(b"").expect("compress");
+        for plain in [twice, json, empty, vec![FORMAT_COMPRESSED]] {
+            assert_eq!(decode(&plain).err(), Some(SessionDataError::Malformed));
+        }
+        let stored = encode_for_store(&original).expect("encode");
+        for cut in 1..stored.len() {
+            assert!(decode(&stored[..cut]).is_err(), "cut at {cut}");
+        }
     }
 }

@@ -201,10 +201,11 @@ impl SessionData {
     }
 
     /// Serializes and seals the session as a store record bound to `aad`: the
-    /// sealed bytes themselves, a quarter smaller than the cookie's base64url
-    /// text (stores hold bytes).
+    /// sealed bytes themselves (stores hold bytes, not the cookie's base64url
+    /// text), compressed before sealing with a preset dictionary (a record's
+    /// length never reaches a client; cookies are never compressed).
     pub fn seal_record(&self, keys: &SessionKeys, aad: &str) -> Result<Vec<u8>, SessionDataError> {
-        let plain = super::compact::encode(self)?;
+        let plain = super::compact::encode_for_store(self)?;
         Ok(keys.seal_bytes(CookiePurpose::Session, aad, &plain)?)
     }
 
@@ -347,6 +348,21 @@ mod tests {
         assert!(
             record.len() * 4 <= text.len() * 3 + 3,
             "bytes {} vs text {}",
+            record.len(),
+            text.len()
+        );
+        // The record's plaintext is compressed; the cookie's never is.
+        let first = |plain: &[u8]| plain[0];
+        let record_format = k.open_bytes_with(CookiePurpose::Session, "rec:a", &record, first);
+        assert_eq!(
+            record_format,
+            Ok(super::super::compressed::FORMAT_COMPRESSED)
+        );
+        let cookie_format = k.open_with(CookiePurpose::Session, "rec:a", &text, first);
+        assert_eq!(cookie_format, Ok(0x02));
+        assert!(
+            record.len() * 4 < text.len() * 3 * 9 / 10,
+            "the compressed record ({} B) should be well under the cookie's bytes ({} B of text)",
             record.len(),
             text.len()
         );

@@ -20,6 +20,7 @@
 //! ```
 
 mod compact;
+mod compressed;
 mod cookies;
 mod data;
 mod keys;
