@@ -23,6 +23,21 @@ pub(crate) fn request_headers(headers: &ActixHeaders) -> http::HeaderMap {
     out
 }
 
+/// Only the request's `Cookie` headers, as the engine's `http::HeaderMap`:
+/// all that [`Engine::authenticate`](portcullis::Engine::authenticate)
+/// reads. Copying just these keeps the per-request translation to the one
+/// header that matters (error and sign-in answers, which read `Accept` and
+/// `Sec-Fetch-*`, take [`request_headers`]).
+pub(crate) fn cookie_headers(headers: &ActixHeaders) -> http::HeaderMap {
+    let mut out = http::HeaderMap::new();
+    for value in headers.get_all(actix_web::http::header::COOKIE) {
+        if let Ok(value) = http::HeaderValue::from_bytes(value.as_bytes()) {
+            out.append(http::header::COOKIE, value);
+        }
+    }
+    out
+}
+
 /// The request target (path and query) as an `http::Uri`; `/` when actix
 /// saw none.
 pub(crate) fn request_uri(uri: &ActixUri) -> http::Uri {
@@ -156,6 +171,20 @@ mod tests {
         assert_eq!(cookies, ["a=1", "b=2"]);
         assert_eq!(parts.headers["accept"], "text/html");
         assert_eq!(parts.headers["x-custom"], "v");
+    }
+
+    #[test]
+    fn the_cookie_translation_carries_every_cookie_header_and_nothing_else() {
+        let request = TestRequest::get()
+            .insert_header(("accept", "text/html"))
+            .append_header(("cookie", "a=1"))
+            .append_header(("cookie", "appSession=sealed; b=2"))
+            .to_http_request();
+        let cookies = cookie_headers(request.headers());
+        let values: Vec<_> = cookies.get_all("cookie").iter().collect();
+        assert_eq!(values, ["a=1", "appSession=sealed; b=2"]);
+        assert_eq!(cookies.len(), 2);
+        assert!(cookie_headers(TestRequest::get().to_http_request().headers()).is_empty());
     }
 
     #[test]

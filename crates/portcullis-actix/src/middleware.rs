@@ -16,8 +16,8 @@ use portcullis::{Authentication, ConfigError, Engine, OidcLayerBuilder};
 use crate::body::{content_length, read_limited};
 use crate::context::{RequestContext, original_target};
 use crate::convert::{
-    append_set_cookies, apply_renewal, engine_request, into_actix, now_unix, request_headers,
-    request_uri,
+    append_set_cookies, apply_renewal, cookie_headers, engine_request, into_actix, now_unix,
+    request_headers, request_uri,
 };
 
 /// The OpenID Connect sign-in middleware for actix-web. Cheap to clone:
@@ -169,11 +169,14 @@ where
                     .map_into_right_body())
             }));
         }
-        let headers = request_headers(request.headers());
+        // Authentication reads only the cookies: the other headers are
+        // translated only for the answers that need them.
+        let cookies = cookie_headers(request.headers());
         let mut extra_cookies = Vec::new();
         // Only a request with a query can be the browser coming back from
         // the OP's end-session endpoint; the engine decides whether it is.
         if !request.query_string().is_empty() {
+            let headers = request_headers(request.headers());
             match engine.post_logout_return(&request_uri(request.uri()), &headers) {
                 Some(PostLogoutReturn::Done(response)) => {
                     let response = request.into_response(into_actix(response));
@@ -184,20 +187,13 @@ where
             }
         }
         let now = now_unix();
-        match engine.authenticate_cached(&headers, now) {
-            Some(auth) => serve(
-                &self.service,
-                engine,
-                auth,
-                &headers,
-                extra_cookies,
-                request,
-            ),
+        match engine.authenticate_cached(&cookies, now) {
+            Some(auth) => serve(&self.service, engine, auth, extra_cookies, request),
             None => {
                 let service = self.service.clone();
                 Either::Right(Box::pin(async move {
-                    let auth = engine.authenticate(&headers, now).await;
-                    match serve(&service, engine, auth, &headers, extra_cookies, request) {
+                    let auth = engine.authenticate(&cookies, now).await;
+                    match serve(&service, engine, auth, extra_cookies, request) {
                         Either::Left(Either::Left(answer)) => answer.await,
                         Either::Left(Either::Right(passed)) => passed.await,
                         Either::Right(boxed) => boxed.await,
@@ -213,7 +209,6 @@ fn serve<S, B>(
     service: &Rc<S>,
     engine: Arc<Engine>,
     auth: Authentication,
-    headers: &http::HeaderMap,
     mut set_cookies: Vec<http::HeaderValue>,
     request: ServiceRequest,
 ) -> OidcFuture<S::Future, B>
@@ -234,7 +229,8 @@ where
             None
         }
         Authentication::Unavailable(error) => {
-            let response = into_actix(engine.error_response(&error, headers));
+            let headers = request_headers(request.headers());
+            let response = into_actix(engine.error_response(&error, &headers));
             return Either::Left(Either::Left(ready(Ok(request
                 .into_response(response)
                 .map_into_right_body()))));
@@ -243,7 +239,8 @@ where
         _ => None,
     };
     if session.is_none() && engine.auth_required() {
-        let rejection = engine.reject_unauthenticated(original_target(request.uri()), headers);
+        let headers = request_headers(request.headers());
+        let rejection = engine.reject_unauthenticated(original_target(request.uri()), &headers);
         let mut response = into_actix(rejection);
         append_set_cookies(response.headers_mut(), set_cookies);
         return Either::Left(Either::Left(ready(Ok(request

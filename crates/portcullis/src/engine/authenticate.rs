@@ -73,7 +73,9 @@ enum Step {
 
 impl Engine {
     /// Authenticates without I/O, or says that I/O is needed (`None`: call
-    /// [`authenticate`](Self::authenticate)).
+    /// [`authenticate`](Self::authenticate)). Of `headers` it reads only the
+    /// `Cookie` headers, so an adapter whose framework has other header
+    /// types may pass just those.
     pub fn authenticate_cached(&self, headers: &HeaderMap, now: u64) -> Option<Authentication> {
         match self.lookup_step(headers, now) {
             Step::Done(done) => Some(done),
@@ -81,7 +83,9 @@ impl Engine {
         }
     }
 
-    /// Authenticates the request, asking the stores when they cannot answer from memory.
+    /// Authenticates the request, asking the stores when they cannot answer
+    /// from memory. Like [`authenticate_cached`](Self::authenticate_cached),
+    /// it reads only the `Cookie` headers (an automatic refresh included).
     pub async fn authenticate(&self, headers: &HeaderMap, now: u64) -> Authentication {
         let mut step = self.lookup_step(headers, now);
         loop {
