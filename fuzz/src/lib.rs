@@ -143,8 +143,14 @@ pub mod session {
     use std::sync::OnceLock;
 
     use http::HeaderValue;
-    use portcullis::session::internals::{CookieOptions, MAX_CHUNKS, MAX_COOKIE_BYTES, MAX_PENDING_FLOWS, MAX_SEALED_LEN, TransactionError, TransactionStore, encode_session_cookies, read_cookie, read_session_cookie, removal_cookies, scan_session_cookie_bytes, scan_session_cookies};
-    use portcullis::session::{CookiePurpose, SessionCodecError, SessionData, SessionDataError, SessionKeys};
+    use portcullis::session::internals::{
+        CookieOptions, MAX_CHUNKS, MAX_COOKIE_BYTES, MAX_PENDING_FLOWS, MAX_SEALED_LEN,
+        TransactionError, TransactionStore, encode_session_cookies, read_cookie,
+        read_session_cookie, removal_cookies, scan_session_cookie_bytes, scan_session_cookies,
+    };
+    use portcullis::session::{
+        CookiePurpose, SessionCodecError, SessionData, SessionDataError, SessionKeys,
+    };
     use portcullis_core::authorize::PendingAuthorization;
     use serde::Serialize;
     use serde::de::DeserializeOwned;
@@ -384,7 +390,8 @@ pub mod session {
     /// server-side id cookie, and the transaction cookie.
     pub fn check_cookie_headers(headers: &[HeaderValue]) {
         let keys = keys();
-        let raw = scan_session_cookie_bytes(headers, SESSION_COOKIE);
+        let raw =
+            scan_session_cookie_bytes(headers.iter().map(HeaderValue::as_bytes), SESSION_COOKIE);
         let scan = scan_session_cookies(headers, SESSION_COOKIE);
         assert_eq!(scan.present, raw.present);
         let utf8 = raw

@@ -169,9 +169,6 @@ where
                     .map_into_right_body())
             }));
         }
-        // Authentication reads only the cookies: the other headers are
-        // translated only for the answers that need them.
-        let cookies = cookie_headers(request.headers());
         let mut extra_cookies = Vec::new();
         // Only a request with a query can be the browser coming back from
         // the OP's end-session endpoint; the engine decides whether it is.
@@ -187,10 +184,22 @@ where
             }
         }
         let now = now_unix();
-        match engine.authenticate_cached(&cookies, now) {
+        // Authentication reads only the cookies, and the hot path takes
+        // actix-web's own header bytes (no copy, no re-validation of a 2 KB
+        // cookie); the other headers are translated only for the answers
+        // that read them.
+        let cached = engine.authenticate_cookies_cached(
+            request
+                .headers()
+                .get_all(actix_web::http::header::COOKIE)
+                .map(|value| value.as_bytes()),
+            now,
+        );
+        match cached {
             Some(auth) => serve(&self.service, engine, auth, extra_cookies, request),
             None => {
                 let service = self.service.clone();
+                let cookies = cookie_headers(request.headers());
                 Either::Right(Box::pin(async move {
                     let auth = engine.authenticate(&cookies, now).await;
                     match serve(&service, engine, auth, extra_cookies, request) {

@@ -15,7 +15,7 @@ use http::{HeaderMap, HeaderValue, header};
 use super::{Engine, Storage, markers};
 use crate::active::ActiveSession;
 use crate::error::OidcError;
-use crate::session::{SessionCookieBytes, scan_session_cookie_bytes};
+use crate::session::{PresentCookies, SessionCookieBytes, scan_session_cookie_bytes};
 use crate::store::Cached;
 use crate::telemetry::{self, Cache, Store};
 
@@ -77,7 +77,24 @@ impl Engine {
     /// `Cookie` headers, so an adapter whose framework has other header
     /// types may pass just those.
     pub fn authenticate_cached(&self, headers: &HeaderMap, now: u64) -> Option<Authentication> {
-        match self.lookup_step(headers, now) {
+        self.authenticate_cookies_cached(
+            headers
+                .get_all(header::COOKIE)
+                .iter()
+                .map(HeaderValue::as_bytes),
+            now,
+        )
+    }
+
+    /// [`authenticate_cached`](Self::authenticate_cached) over the raw bytes
+    /// of the request's `Cookie` headers, for adapters whose framework has
+    /// its own header types: nothing is copied or re-validated.
+    pub fn authenticate_cookies_cached<'a>(
+        &self,
+        cookie_headers: impl IntoIterator<Item = &'a [u8]>,
+        now: u64,
+    ) -> Option<Authentication> {
+        match self.lookup_step(cookie_headers, now).0 {
             Step::Done(done) => Some(done),
             _ => None,
         }
@@ -87,18 +104,24 @@ impl Engine {
     /// from memory. Like [`authenticate_cached`](Self::authenticate_cached),
     /// it reads only the `Cookie` headers (an automatic refresh included).
     pub async fn authenticate(&self, headers: &HeaderMap, now: u64) -> Authentication {
-        let mut step = self.lookup_step(headers, now);
+        let (mut step, present) = self.lookup_step(
+            headers
+                .get_all(header::COOKIE)
+                .iter()
+                .map(HeaderValue::as_bytes),
+            now,
+        );
         loop {
             step = match step {
                 Step::Done(done) => return done,
                 Step::NeedRecord(id) => match self.load_record(&id).await {
-                    Ok(Some(session)) => self.check_session(session, headers, now),
-                    Ok(None) => return self.anonymous_clearing(headers),
+                    Ok(Some(session)) => self.check_session(session, &present, now),
+                    Ok(None) => return self.anonymous_clearing(&present),
                     Err(error) => return Authentication::Unavailable(error),
                 },
                 Step::NeedMarkers(session) => match self.markers_end(&session).await {
-                    Ok(true) => return self.signed_out(headers, &session),
-                    Ok(false) => self.after_markers(session, headers, now),
+                    Ok(true) => return self.signed_out(&present, &session),
+                    Ok(false) => self.after_markers(session, &present, now),
                     Err(error) => return Authentication::Unavailable(error),
                 },
                 Step::NeedTouch(session) => {
@@ -137,40 +160,50 @@ impl Engine {
             .any(|value| is_session_cookie(value.as_bytes(), name))
     }
 
-    fn lookup_step(&self, headers: &HeaderMap, now: u64) -> Step {
-        let scan: SessionCookieBytes<'_> = scan_session_cookie_bytes(
-            headers.get_all(header::COOKIE),
-            &self.settings.session_cookie,
-        );
-        if scan.present.is_empty() {
-            return Step::Done(Authentication::anonymous());
+    /// The synchronous steps, and which session cookies the request carried
+    /// (what clearing or renewing them needs).
+    fn lookup_step<'a>(
+        &self,
+        cookie_headers: impl IntoIterator<Item = &'a [u8]>,
+        now: u64,
+    ) -> (Step, PresentCookies) {
+        let scan: SessionCookieBytes<'_> =
+            scan_session_cookie_bytes(cookie_headers, &self.settings.session_cookie);
+        let present = scan.present;
+        if present.is_empty() {
+            return (Step::Done(Authentication::anonymous()), present);
         }
         let Some(sealed) = scan.value else {
-            return Step::Done(self.anonymous_clearing(headers));
+            return (Step::Done(self.anonymous_clearing(&present)), present);
         };
+        (self.lookup_sealed(&sealed, &present, now), present)
+    }
+
+    /// The synchronous steps for the session cookie's value `sealed`.
+    fn lookup_sealed(&self, sealed: &[u8], present: &PresentCookies, now: u64) -> Step {
         match &self.storage {
-            Storage::Cookie => match self.open_cookie_session(&sealed) {
+            Storage::Cookie => match self.open_cookie_session(sealed) {
                 Some(session) => {
                     if session.data().is_expired(now, &self.settings.durations) {
-                        self.cache.remove(&sealed);
-                        return Step::Done(self.anonymous_clearing(headers));
+                        self.cache.remove(sealed);
+                        return Step::Done(self.anonymous_clearing(present));
                     }
-                    self.check_session(session, headers, now)
+                    self.check_session(session, present, now)
                 }
-                None => Step::Done(self.anonymous_clearing(headers)),
+                None => Step::Done(self.anonymous_clearing(present)),
             },
             Storage::Server(store) => {
-                let Some(id) = self.open_session_id(&sealed) else {
-                    return Step::Done(self.anonymous_clearing(headers));
+                let Some(id) = self.open_session_id(sealed) else {
+                    return Step::Done(self.anonymous_clearing(present));
                 };
                 let cached = store.cached(&id);
                 telemetry::session_cache(Cache::Store, !matches!(cached, Cached::Unknown));
                 match cached {
                     Cached::Hit(record) => match self.decode_record(&id, &record) {
-                        Some(session) => self.check_session(session, headers, now),
-                        None => Step::Done(self.anonymous_clearing(headers)),
+                        Some(session) => self.check_session(session, present, now),
+                        None => Step::Done(self.anonymous_clearing(present)),
                     },
-                    Cached::Absent => Step::Done(self.anonymous_clearing(headers)),
+                    Cached::Absent => Step::Done(self.anonymous_clearing(present)),
                     Cached::Unknown => Step::NeedRecord(id),
                 }
             }
@@ -188,7 +221,12 @@ impl Engine {
 
     /// The checks every decoded session goes through: absolute expiry (server
     /// sessions: the store's TTL is the rolling expiry), markers, hooks, renewal.
-    fn check_session(&self, session: Arc<ActiveSession>, headers: &HeaderMap, now: u64) -> Step {
+    fn check_session(
+        &self,
+        session: Arc<ActiveSession>,
+        present: &PresentCookies,
+        now: u64,
+    ) -> Step {
         if let Storage::Server(_) = self.storage
             && now
                 >= session
@@ -196,11 +234,11 @@ impl Engine {
                     .created_at
                     .saturating_add(self.settings.durations.absolute)
         {
-            return Step::Done(self.anonymous_clearing(headers));
+            return Step::Done(self.anonymous_clearing(present));
         }
         match markers::cached_verdict(&session, |key| self.logouts.cached_marker(key)) {
-            Some(true) => Step::Done(self.signed_out(headers, &session)),
-            Some(false) => self.after_markers(session, headers, now),
+            Some(true) => Step::Done(self.signed_out(present, &session)),
+            Some(false) => self.after_markers(session, present, now),
             None => Step::NeedMarkers(session),
         }
     }
@@ -220,11 +258,16 @@ impl Engine {
             .any(|(key, at)| at.is_some_and(|at| markers::ends_session(key, at, session))))
     }
 
-    fn after_markers(&self, session: Arc<ActiveSession>, headers: &HeaderMap, now: u64) -> Step {
+    fn after_markers(
+        &self,
+        session: Arc<ActiveSession>,
+        present: &PresentCookies,
+        now: u64,
+    ) -> Step {
         if let Some(hook) = &self.settings.is_logged_out
             && hook(&session)
         {
-            return Step::Done(self.signed_out(headers, &session));
+            return Step::Done(self.signed_out(present, &session));
         }
         if self.auto_refresh_due(&session, now) {
             return Step::NeedRefresh(session);
@@ -232,7 +275,7 @@ impl Engine {
         match &self.storage {
             Storage::Cookie => {
                 let set_cookies = self
-                    .renewal_cookies(&session, headers, now)
+                    .renewal_cookies(&session, present, now)
                     .unwrap_or_default();
                 Step::Done(Authentication::Active {
                     session,
@@ -267,7 +310,13 @@ impl Engine {
                 session: fresh,
                 set_cookies,
             },
-            Err(OidcError::ReauthenticationRequired) => self.anonymous_clearing(headers),
+            Err(OidcError::ReauthenticationRequired) => match self.clear_session_cookies(headers) {
+                Ok(set_cookies) => Authentication::Anonymous { set_cookies },
+                Err(error) => {
+                    tracing::warn!(%error, "could not build the cookies that clear a stale session");
+                    Authentication::anonymous()
+                }
+            },
             Err(error) => {
                 let still_valid = session.data().expires_at.is_some_and(|exp| now < exp);
                 if still_valid {
@@ -284,13 +333,15 @@ impl Engine {
     }
 
     /// A session that a marker or hook ended: forget it and clear its cookie.
-    fn signed_out(&self, headers: &HeaderMap, session: &ActiveSession) -> Authentication {
+    fn signed_out(&self, present: &PresentCookies, session: &ActiveSession) -> Authentication {
         tracing::debug!(sub = session.sub(), "a signed-out session was refused");
-        self.anonymous_clearing(headers)
+        self.anonymous_clearing(present)
     }
 
-    fn anonymous_clearing(&self, headers: &HeaderMap) -> Authentication {
-        match self.clear_session_cookies(headers) {
+    /// No session, and the cookies that clear the session cookies the
+    /// request carried.
+    fn anonymous_clearing(&self, present: &PresentCookies) -> Authentication {
+        match self.removal_for(present).map_err(OidcError::from) {
             Ok(set_cookies) => Authentication::Anonymous { set_cookies },
             Err(error) => {
                 tracing::warn!(%error, "could not build the cookies that clear a stale session");
@@ -330,7 +381,7 @@ impl Engine {
     fn renewal_cookies(
         &self,
         session: &ActiveSession,
-        headers: &HeaderMap,
+        present: &PresentCookies,
         now: u64,
     ) -> Option<Vec<HeaderValue>> {
         if !session.data().needs_touch(now, &self.settings.durations) {
@@ -345,7 +396,7 @@ impl Engine {
         }
         let mut data = session.data().clone();
         data.touch(now);
-        match self.seal_cookie_session(&data, headers, now) {
+        match self.seal_cookie_session_over(&data, present, now) {
             Ok(cookies) => {
                 session.remember_renewal(now, &cookies);
                 Some(cookies)

@@ -134,14 +134,29 @@ impl Engine {
         request_headers: &HeaderMap,
         now: u64,
     ) -> Result<Vec<HeaderValue>, OidcError> {
+        let present = scan_session_cookies(
+            request_headers.get_all(header::COOKIE),
+            &self.settings.session_cookie,
+        )
+        .present;
+        self.seal_cookie_session_over(data, &present, now)
+    }
+
+    /// Seals a cookie session into the cookies that replace the session
+    /// cookies `present` in the request.
+    pub(crate) fn seal_cookie_session_over(
+        &self,
+        data: &SessionData,
+        present: &PresentCookies,
+        now: u64,
+    ) -> Result<Vec<HeaderValue>, OidcError> {
         let name = &self.settings.session_cookie;
         let sealed = data
             .seal(&self.keys, name)
             .map_err(SessionWriteError::from)?;
-        let present = scan_session_cookies(request_headers.get_all(header::COOKIE), name).present;
         let max_age = data.cookie_max_age(now, &self.settings.durations);
         let cookies =
-            replace_session_cookies(name, &sealed, &present, &self.session_cookie, max_age)
+            replace_session_cookies(name, &sealed, present, &self.session_cookie, max_age)
                 .map_err(SessionWriteError::from)?;
         Ok(to_header_values(cookies)?)
     }

@@ -346,7 +346,8 @@ pub fn scan_session_cookies<'a>(
     cookie_headers: impl IntoIterator<Item = &'a HeaderValue>,
     name: &str,
 ) -> SessionCookieScan<'a> {
-    let raw = scan_session_cookie_bytes(cookie_headers, name);
+    let raw =
+        scan_session_cookie_bytes(cookie_headers.into_iter().map(HeaderValue::as_bytes), name);
     let value = raw.value.and_then(|v| match v {
         Cow::Borrowed(bytes) => std::str::from_utf8(bytes).ok().map(Cow::Borrowed),
         Cow::Owned(bytes) => String::from_utf8(bytes).ok().map(Cow::Owned),
@@ -367,10 +368,11 @@ pub struct SessionCookieBytes<'a> {
     pub present: PresentCookies,
 }
 
-/// [`scan_session_cookies`] without the UTF-8 conversion: the hot path looks
-/// the bytes up in the session cache before doing any further work.
+/// [`scan_session_cookies`] without the UTF-8 conversion, over the raw bytes
+/// of each `Cookie` header (whatever the framework's header type): the hot
+/// path looks the bytes up in the session cache before doing any further work.
 pub fn scan_session_cookie_bytes<'a>(
-    cookie_headers: impl IntoIterator<Item = &'a HeaderValue>,
+    cookie_headers: impl IntoIterator<Item = &'a [u8]>,
     name: &str,
 ) -> SessionCookieBytes<'a> {
     let name_bytes = name.as_bytes();
@@ -378,7 +380,7 @@ pub fn scan_session_cookie_bytes<'a>(
     let mut whole: Option<&'a [u8]> = None;
     let mut chunks: [Option<&'a [u8]>; MAX_CHUNKS] = [None; MAX_CHUNKS];
     for header in cookie_headers {
-        for pair in cookie_pairs(header.as_bytes()) {
+        for pair in cookie_pairs(header) {
             let Some((cookie_name, value)) = split_pair(pair) else {
                 continue;
             };
