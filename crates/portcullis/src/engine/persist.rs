@@ -87,7 +87,7 @@ impl Engine {
             // The sealed bytes are bound to their id, so a match is this session.
             return (cached.data().id == id).then_some(cached);
         }
-        let data = SessionData::open_record(&self.keys, &record_aad(id), bytes).ok()?;
+        let data = SessionData::open_record(&self.keys, id, &record_aad(id), bytes).ok()?;
         // The record is bound to its id twice: by the associated data and by
         // the id it carries.
         if data.id != id {

@@ -37,13 +37,22 @@ const DERIVED_SID: u8 = 1 << 2;
 const DERIVED_CREATED_AT: u8 = 1 << 3;
 const DERIVED_REFRESHED_AT: u8 = 1 << 4;
 const DERIVED_BEARER: u8 = 1 << 5;
-const DERIVED_ALL: u8 = (1 << 6) - 1;
+/// The session id, left out of store records: the store's key says it (and
+/// the record is sealed to it as associated data).
+const DERIVED_ID: u8 = 1 << 6;
+const DERIVED_ALL: u8 = (1 << 7) - 1;
 const TAG_ABSENT: u8 = 0;
 const TAG_TEXT: u8 = 1;
 const TAG_JWS: u8 = 2;
 
 /// Encodes `data` as the compact plaintext.
 pub(crate) fn encode(data: &SessionData) -> Result<Vec<u8>, SessionDataError> {
+    encode_compact(data, false)
+}
+
+/// The compact plaintext, without the session id when `omit_id` (a store
+/// record, opened with the id it is stored under).
+fn encode_compact(data: &SessionData, omit_id: bool) -> Result<Vec<u8>, SessionDataError> {
     let mut rest = data.clone();
     let id_token = std::mem::take(&mut rest.id_token);
     let claims = payload_claims(&id_token);
@@ -55,6 +64,10 @@ pub(crate) fn encode(data: &SessionData) -> Result<Vec<u8>, SessionDataError> {
     // Each field left out sets its bit; open restores exactly those, so
     // every session comes back as it was, whatever its values.
     let mut derived = 0u8;
+    if omit_id && !rest.id.is_empty() {
+        rest.id.clear();
+        derived |= DERIVED_ID;
+    }
     if !rest.iss.is_empty() && claim("iss").as_deref() == Some(rest.iss.as_str()) {
         rest.iss.clear();
         derived |= DERIVED_ISS;
@@ -103,17 +116,25 @@ pub(crate) fn encode(data: &SessionData) -> Result<Vec<u8>, SessionDataError> {
 /// Encodes `data` for a store record: the compact plaintext, compressed
 /// (see [`super::compressed`]; cookies are never compressed).
 pub(crate) fn encode_for_store(data: &SessionData) -> Result<Vec<u8>, SessionDataError> {
-    super::compressed::compress(&encode(data)?)
+    super::compressed::compress(&encode_compact(data, true)?)
 }
 
-/// Decodes a plaintext written by [`encode`] or [`encode_for_store`] (or
-/// the older all-JSON form).
+/// Decodes a plaintext written by [`encode`] (or the older all-JSON form).
 pub(crate) fn decode(plain: &[u8]) -> Result<SessionData, SessionDataError> {
+    decode_with(plain, None)
+}
+
+/// Decodes a plaintext written by [`encode`] or [`encode_for_store`]; a
+/// store record's id is `stored_id`, the key it was read under.
+pub(crate) fn decode_with(
+    plain: &[u8],
+    stored_id: Option<&str>,
+) -> Result<SessionData, SessionDataError> {
     match plain.first() {
         // Exactly one layer: a compressed plaintext holds the compact form.
         Some(&super::compressed::FORMAT_COMPRESSED) => {
             match super::compressed::decompress(&plain[1..])? {
-                inner if inner.first() == Some(&FORMAT_COMPACT) => decode(&inner),
+                inner if inner.first() == Some(&FORMAT_COMPACT) => decode_with(&inner, stored_id),
                 _ => Err(SessionDataError::Malformed),
             }
         }
@@ -131,7 +152,7 @@ pub(crate) fn decode(plain: &[u8]) -> Result<SessionData, SessionDataError> {
             if !reader.0.is_empty() {
                 return Err(SessionDataError::Malformed);
             }
-            restore_derived(&mut data, derived)?;
+            restore_derived(&mut data, derived, stored_id)?;
             Ok(data)
         }
         _ => Err(SessionDataError::Malformed),
@@ -139,9 +160,20 @@ pub(crate) fn decode(plain: &[u8]) -> Result<SessionData, SessionDataError> {
 }
 
 /// Puts back the fields whose bit [`encode`] set.
-fn restore_derived(data: &mut SessionData, derived: u8) -> Result<(), SessionDataError> {
+fn restore_derived(
+    data: &mut SessionData,
+    derived: u8,
+    stored_id: Option<&str>,
+) -> Result<(), SessionDataError> {
     if derived & !DERIVED_ALL != 0 {
         return Err(SessionDataError::Malformed);
+    }
+    if derived & DERIVED_ID != 0 {
+        // Only a record read under its id omits it, and then exactly.
+        match stored_id {
+            Some(id) if !id.is_empty() && data.id.is_empty() => data.id = id.to_owned(),
+            _ => return Err(SessionDataError::Malformed),
+        }
     }
     if derived & DERIVED_CREATED_AT != 0 {
         data.created_at = data.created_ms / 1000;
@@ -424,7 +456,29 @@ mod tests {
             compact.len()
         );
         let wire = |d: &SessionData| serde_json::to_string(d).expect("json");
-        assert_eq!(wire(&decode(&stored).expect("decode")), wire(&original));
+        let back = decode_with(&stored, Some(&original.id)).expect("decode");
+        assert_eq!(wire(&back), wire(&original));
+        // The id is left out (the store's key says it): a record opens only
+        // under an id, and a cookie's plaintext keeps its own.
+        let id_bytes = original.id.as_bytes();
+        let inner = crate::session::compressed::decompress(&stored[1..]).expect("inner");
+        assert!(!inner.windows(id_bytes.len()).any(|w| w == id_bytes));
+        assert!(compact.windows(id_bytes.len()).any(|w| w == id_bytes));
+        assert_eq!(decode(&stored).err(), Some(SessionDataError::Malformed));
+        assert_eq!(
+            decode_with(&stored, Some("")).err(),
+            Some(SessionDataError::Malformed)
+        );
+        assert_eq!(
+            decode_with(&stored, Some("another-id-of-22-chars"))
+                .expect("decode")
+                .id,
+            "another-id-of-22-chars"
+        );
+        assert_eq!(
+            decode_with(&compact, Some("ignored")).expect("decode").id,
+            original.id
+        );
     }
 
     #[test]
@@ -437,11 +491,15 @@ mod tests {
         let json = compress(&serde_json::to_vec(&original).expect("json")).expect("compress");
         let empty = compress(b"").expect("compress");
         for plain in [twice, json, empty, vec![FORMAT_COMPRESSED]] {
-            assert_eq!(decode(&plain).err(), Some(SessionDataError::Malformed));
+            let decoded = decode_with(&plain, Some(&original.id));
+            assert_eq!(decoded.err(), Some(SessionDataError::Malformed));
         }
         let stored = encode_for_store(&original).expect("encode");
         for cut in 1..stored.len() {
-            assert!(decode(&stored[..cut]).is_err(), "cut at {cut}");
+            assert!(
+                decode_with(&stored[..cut], Some(&original.id)).is_err(),
+                "cut at {cut}"
+            );
         }
     }
 }

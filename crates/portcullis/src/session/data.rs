@@ -69,7 +69,7 @@ pub enum SessionDataError {
 pub struct SessionData {
     /// The session's own random id (128 bits, base64url): the key of a
     /// server-side store, and what a logout marker names for cookie sessions.
-    #[serde(rename = "n")]
+    #[serde(rename = "n", default, skip_serializing_if = "String::is_empty")]
     pub id: String,
     /// When the session was created (login), unix seconds. Drives the absolute
     /// duration.
@@ -212,14 +212,19 @@ impl SessionData {
     /// Opens a store record made by [`seal_record`](Self::seal_record), or
     /// one written as base64url text by an earlier version (told apart by
     /// the first byte: the format version is not a base64url character).
+    /// `id` is the key the record was read under: a record leaves its own
+    /// id out (the store's key and the associated data `aad` say it).
     pub fn open_record(
         keys: &SessionKeys,
+        id: &str,
         aad: &str,
         record: &[u8],
     ) -> Result<SessionData, SessionDataError> {
         match record.first() {
             Some(&FORMAT_VERSION) => {
-                keys.open_bytes_with(CookiePurpose::Session, aad, record, super::compact::decode)?
+                keys.open_bytes_with(CookiePurpose::Session, aad, record, |plain| {
+                    super::compact::decode_with(plain, Some(id))
+                })?
             }
             _ => {
                 let text = std::str::from_utf8(record).map_err(|_| SessionDataError::Malformed)?;
@@ -367,19 +372,27 @@ mod tests {
             text.len()
         );
         for stored in [record.clone(), text.into_bytes()] {
-            let back = SessionData::open_record(&k, "rec:a", &stored).unwrap();
+            let back =
+                SessionData::open_record(&k, "AAAAAAAAAAAAAAAAAAAAAA", "rec:a", &stored).unwrap();
             assert_eq!(back.id_token, data.id_token);
             assert_eq!(back.access_token, data.access_token);
         }
         // Bound to its associated data, and tampering is refused.
-        assert!(SessionData::open_record(&k, "rec:b", &record).is_err());
+        assert!(SessionData::open_record(&k, "AAAAAAAAAAAAAAAAAAAAAA", "rec:b", &record).is_err());
         let mut tampered = record.clone();
         let last = tampered.len() - 1;
         tampered[last] ^= 1;
-        assert!(SessionData::open_record(&k, "rec:a", &tampered).is_err());
-        assert!(SessionData::open_record(&k, "rec:a", &[]).is_err());
-        assert!(SessionData::open_record(&k, "rec:a", &[FORMAT_VERSION]).is_err());
-        assert!(SessionData::open_record(&k, "rec:a", &[0xff, 0xfe]).is_err());
+        assert!(
+            SessionData::open_record(&k, "AAAAAAAAAAAAAAAAAAAAAA", "rec:a", &tampered).is_err()
+        );
+        assert!(SessionData::open_record(&k, "AAAAAAAAAAAAAAAAAAAAAA", "rec:a", &[]).is_err());
+        assert!(
+            SessionData::open_record(&k, "AAAAAAAAAAAAAAAAAAAAAA", "rec:a", &[FORMAT_VERSION])
+                .is_err()
+        );
+        assert!(
+            SessionData::open_record(&k, "AAAAAAAAAAAAAAAAAAAAAA", "rec:a", &[0xff, 0xfe]).is_err()
+        );
     }
 
     #[test]
