@@ -254,8 +254,7 @@ impl Arena {
         bytes.get(HEADER + header.key..)
     }
 
-    /// The key stored at `slot`.
-    #[cfg(test)]
+    /// The key stored at `slot`, if its entry is live.
     pub(super) fn key(&self, slot: Slot) -> Option<&[u8]> {
         let (header, bytes) = self.entry(slot)?;
         bytes.get(HEADER..HEADER + header.key)

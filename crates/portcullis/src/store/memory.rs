@@ -61,9 +61,9 @@ fn ttl_cache<V: Clone + Send + Sync + 'static>(capacity: u64) -> Cache<Box<str>,
 ///
 /// It holds each session's sealed bytes and little else: the bytes are
 /// packed, with the id, into 256 KiB chunks per shard (compacted as
-/// sessions end), and an index node holds the id, where the bytes lie and
-/// the expiry, so a session costs no heap allocation of its own (see the
-/// README's benchmarks).
+/// sessions end), and an index node holds a 64-bit keyed hash of the id,
+/// where the bytes lie and the expiry, so a session costs no heap
+/// allocation of its own (see the README's benchmarks).
 /// The engine keeps its own bounded cache of decoded sessions, so the store
 /// need not hold a decoded copy of each.
 #[derive(Clone)]
@@ -114,9 +114,13 @@ const SESSION_SHARDS: usize = 16;
 /// and swept, from the least recently used end, on write. The capacity is
 /// the whole store's: no session is evicted while fewer than `capacity` are
 /// held, however unevenly the ids hash.
-struct SessionMap {
+///
+/// `S` keys each shard's index by id (see [`Shard`]); it is a hasher of its
+/// own, keyed apart from the one that picks the shard, so that two ids in
+/// one shard are no likelier to share an index hash than any two ids.
+struct SessionMap<S = RandomState> {
     /// The shards, each under its lock.
-    shards: Box<[SessionShard]>,
+    shards: Box<[Mutex<Shard<S>>]>,
     /// Picks an id's shard.
     hasher: RandomState,
     /// Sessions held against the whole store's capacity.
@@ -125,18 +129,26 @@ struct SessionMap {
     epoch: Instant,
 }
 
-/// One shard under its lock.
-type SessionShard = Mutex<Shard>;
-
-/// One shard: sessions by id, least recently used first out. The index
-/// holds where each record lies in the arena; the arena holds the bytes
-/// (and the id beside them, so that its chunks can be compacted), so one
-/// session costs one index node and no allocation of its own.
-struct Shard {
-    /// Where each session lies, least recently used first out.
-    index: LruCache<Key, Location>,
-    /// The records' bytes.
+/// One shard: sessions by a 64-bit keyed hash of their id, least recently
+/// used first out. The index holds where each record lies in the arena; the
+/// arena holds the bytes and the id beside them, so one session costs one
+/// index node of 40 bytes and no allocation of its own.
+///
+/// Two ids of one shard with the same hash share one index entry. Every
+/// read, touch, remove and overwrite compares the id stored beside the
+/// record, so an id never reads, extends or removes another's session: a
+/// lookup finding another id is a miss, and a save finding one replaces it
+/// (that other session is lost, as if evicted). The chance that any two of
+/// 100 000 ids share a 64-bit hash is about 3 × 10⁻¹⁰ (n²/2⁶⁵); only two in
+/// the same shard meet, a sixteenth of that.
+struct Shard<S> {
+    /// Where each session lies, by the hash of its id, least recently used
+    /// first out.
+    index: LruCache<u64, Location>,
+    /// The records' bytes, each beside its id.
     arena: Arena,
+    /// Hashes ids for the index.
+    ids: S,
 }
 
 /// Where one session's record lies, and when it expires.
@@ -148,68 +160,6 @@ struct Location {
     expires: u64,
 }
 
-/// Ids up to this many bytes are held inline in the index (the engine's
-/// are 22 characters).
-const INLINE_KEY: usize = 24;
-
-/// A session id as the index holds it: inline when short, else boxed.
-#[derive(Clone)]
-enum Key {
-    /// The first `len` bytes of `bytes`.
-    Inline {
-        /// The id's length.
-        len: u8,
-        /// The id, then zeros.
-        bytes: [u8; INLINE_KEY],
-    },
-    /// A longer id.
-    Boxed(Box<[u8]>),
-}
-
-impl Key {
-    /// The key for `id`.
-    fn new(id: &[u8]) -> Self {
-        match u8::try_from(id.len()) {
-            Ok(len) if id.len() <= INLINE_KEY => {
-                let mut bytes = [0; INLINE_KEY];
-                bytes[..id.len()].copy_from_slice(id);
-                Self::Inline { len, bytes }
-            }
-            _ => Self::Boxed(id.into()),
-        }
-    }
-
-    /// The id's bytes.
-    fn as_bytes(&self) -> &[u8] {
-        match self {
-            Self::Inline { len, bytes } => &bytes[..usize::from(*len)],
-            Self::Boxed(bytes) => bytes,
-        }
-    }
-}
-
-// Equality and hashing are the id bytes', so that the index is searched by
-// `&[u8]` without building a key.
-impl PartialEq for Key {
-    fn eq(&self, other: &Self) -> bool {
-        self.as_bytes() == other.as_bytes()
-    }
-}
-
-impl Eq for Key {}
-
-impl std::hash::Hash for Key {
-    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
-        self.as_bytes().hash(state);
-    }
-}
-
-impl std::borrow::Borrow<[u8]> for Key {
-    fn borrow(&self) -> &[u8] {
-        self.as_bytes()
-    }
-}
-
 /// How many expired sessions a write removes from its shard's least recently
 /// used end, at most: enough to keep up with expiry, bounded per request.
 const SWEEP_PER_WRITE: usize = 4;
@@ -218,13 +168,19 @@ const SWEEP_PER_WRITE: usize = 4;
 /// sparse chunk moves less than half a chunk, all of it at once).
 const COMPACT_PER_WRITE: usize = CHUNK_SIZE;
 
-impl Shard {
-    /// An empty shard.
-    fn new() -> Self {
+impl<S: BuildHasher> Shard<S> {
+    /// An empty shard whose index hashes ids with `ids`.
+    fn new(ids: S) -> Self {
         Self {
             index: LruCache::unbounded(),
             arena: Arena::new(CHUNK_SIZE),
+            ids,
         }
+    }
+
+    /// The index's hash of `id`.
+    fn hash(&self, id: &[u8]) -> u64 {
+        self.ids.hash_one(id)
     }
 
     /// Sessions held, expired ones not yet swept included.
@@ -232,23 +188,62 @@ impl Shard {
         self.index.len()
     }
 
+    /// Whether the index has an entry in `id`'s place: its own, or another
+    /// id's with the same hash (which a [`Shard::put`] of `id` replaces).
+    fn contains(&self, id: &[u8]) -> bool {
+        self.index.contains(&self.hash(id))
+    }
+
+    /// The index entry under `hash` and whether it is `id`'s (false when its
+    /// record is stored under another id).
+    fn entry(&self, hash: u64, id: &[u8]) -> Option<(Location, bool)> {
+        let location = *self.index.peek(&hash)?;
+        let other = self.arena.key(location.slot).is_some_and(|key| key != id);
+        Some((location, !other))
+    }
+
     /// A copy of the session's record, if held and unexpired (and then
     /// the most recently used); an expired one is dropped.
     fn get(&mut self, id: &[u8], now: u64, occupancy: &Occupancy) -> Option<Box<[u8]>> {
-        let location = *self.index.get(id)?;
+        let hash = self.hash(id);
+        let location = *self.index.peek(&hash)?;
+        // Checks the id: another id's session is a miss, and left as it is.
+        let record = Box::from(self.arena.record(location.slot, id)?);
         if location.expires > now {
-            return self.arena.record(location.slot, id).map(Box::from);
+            self.index.promote(&hash);
+            return Some(record);
         }
-        self.remove(id, occupancy);
+        self.drop_entry(hash, occupancy);
         None
     }
 
-    /// Drops the session `id`, if held.
+    /// Drops the session `id`, if held (never another id's).
     fn remove(&mut self, id: &[u8], occupancy: &Occupancy) {
-        if let Some(location) = self.index.pop(id) {
+        let hash = self.hash(id);
+        if let Some((_, true)) = self.entry(hash, id) {
+            self.drop_entry(hash, occupancy);
+        }
+    }
+
+    /// Drops the index entry under `hash` and its record, then compacts a
+    /// little.
+    fn drop_entry(&mut self, hash: u64, occupancy: &Occupancy) {
+        if let Some(location) = self.index.pop(&hash) {
             self.arena.release(location.slot);
             occupancy.removed(1);
             self.compact();
+        }
+    }
+
+    /// Makes the session `id` the most recently used and, if it is
+    /// unexpired, sets its expiry to `expires` (never another id's).
+    fn touch(&mut self, id: &[u8], now: u64, expires: u64) {
+        let hash = self.hash(id);
+        if let Some((_, true)) = self.entry(hash, id)
+            && let Some(location) = self.index.get_mut(&hash)
+            && location.expires > now
+        {
+            location.expires = expires;
         }
     }
 
@@ -271,16 +266,17 @@ impl Shard {
     }
 
     /// Stores `bytes` for `id` (the most recently used), replacing what it
-    /// held, then compacts a little.
+    /// held, or what another id with the same hash held (see [`Shard`]),
+    /// then compacts a little.
     fn put(&mut self, id: &[u8], bytes: &[u8], expires: u64, occupancy: &Occupancy) {
-        let old = self.index.peek(id).map(|location| location.slot);
-        if let Some(old) = old {
-            self.arena.release(old);
+        let hash = self.hash(id);
+        if let Some((old, _)) = self.entry(hash, id) {
+            self.arena.release(old.slot);
         }
         match self.arena.push(id, bytes) {
             Some(slot) => {
                 let location = Location { slot, expires };
-                if self.index.put(Key::new(id), location).is_none() {
+                if self.index.put(hash, location).is_none() {
                     occupancy.added();
                 }
             }
@@ -288,7 +284,7 @@ impl Shard {
                 // Longer than an arena entry can record (a 64 KiB id or a
                 // 4 GiB record): not kept, and no older record either.
                 tracing::warn!("a session record too large for the in-memory store was dropped");
-                if self.index.pop(id).is_some() {
+                if self.index.pop(&hash).is_some() {
                     occupancy.removed(1);
                 }
             }
@@ -299,9 +295,9 @@ impl Shard {
     /// Compacts sparse arena chunks, moving about [`COMPACT_PER_WRITE`]
     /// bytes at most, and points the index at the moved records.
     fn compact(&mut self) {
-        let index = &mut self.index;
-        self.arena.compact(COMPACT_PER_WRITE, |key, from, to| {
-            match index.peek_mut(key) {
+        let Self { index, arena, ids } = self;
+        arena.compact(COMPACT_PER_WRITE, |key, from, to| {
+            match index.peek_mut(&ids.hash_one(key)) {
                 Some(location) if location.slot == from => {
                     location.slot = to;
                     true
@@ -315,16 +311,26 @@ impl Shard {
 impl SessionMap {
     /// An empty map of `capacity` sessions.
     fn new(capacity: u64) -> Self {
+        Self::with_hasher(capacity, RandomState::new())
+    }
+}
+
+impl<S: BuildHasher + Clone> SessionMap<S> {
+    /// An empty map of `capacity` sessions whose shards' indexes hash ids
+    /// with `ids`.
+    fn with_hasher(capacity: u64, ids: S) -> Self {
         Self {
             shards: (0..SESSION_SHARDS)
-                .map(|_| Mutex::new(Shard::new()))
+                .map(|_| Mutex::new(Shard::new(ids.clone())))
                 .collect(),
             hasher: RandomState::new(),
             occupancy: Occupancy::new(capacity, SESSION_SHARDS),
             epoch: Instant::now(),
         }
     }
+}
 
+impl<S: BuildHasher> SessionMap<S> {
     /// Milliseconds since the epoch.
     fn now(&self) -> u64 {
         u64::try_from(self.epoch.elapsed().as_millis()).unwrap_or(u64::MAX)
@@ -343,7 +349,7 @@ impl SessionMap {
     }
 
     /// Shard `index`, locked.
-    fn lock(&self, index: usize) -> std::sync::MutexGuard<'_, Shard> {
+    fn lock(&self, index: usize) -> std::sync::MutexGuard<'_, Shard<S>> {
         // A poisoned shard only means a panic elsewhere while it was held
         // (this code does not panic); the worst a half-done update leaves is
         // dead arena bytes or an index entry whose record reads as absent,
@@ -354,7 +360,7 @@ impl SessionMap {
     }
 
     /// The shard of `id`, locked.
-    fn shard(&self, id: &str) -> std::sync::MutexGuard<'_, Shard> {
+    fn shard(&self, id: &str) -> std::sync::MutexGuard<'_, Shard<S>> {
         self.lock(self.index(id))
     }
 
@@ -373,7 +379,7 @@ impl SessionMap {
         {
             let mut shard = self.lock(index);
             shard.sweep(now, SWEEP_PER_WRITE, &self.occupancy);
-            let full = !shard.index.contains(key) && self.occupancy.is_full();
+            let full = !shard.contains(key) && self.occupancy.is_full();
             if !full || shard.len() >= self.occupancy.share {
                 // When full, this shard's least recently used session makes
                 // room: a new login is never refused.
@@ -401,11 +407,8 @@ impl SessionMap {
     /// Extends the life of `id` to `ttl` from now, if it is unexpired.
     fn touch(&self, id: &str, ttl: Duration) {
         let now = self.now();
-        if let Some(location) = self.shard(id).index.get_mut(id.as_bytes())
-            && location.expires > now
-        {
-            location.expires = self.expiry(now, ttl);
-        }
+        let expires = self.expiry(now, ttl);
+        self.shard(id).touch(id.as_bytes(), now, expires);
     }
 
     /// Drops the session `id`.
@@ -939,12 +942,15 @@ mod arena_tests {
 
     #[test]
     fn index_entries_stay_small() {
-        // One session costs one index node: a 22-byte id inline, its slot
-        // and its expiry.
-        assert!(std::mem::size_of::<Key>() <= 32);
+        // One session costs one index node: the id's 64-bit hash, its slot
+        // and its expiry, then the list's two links (40 bytes, a 48-byte
+        // malloc chunk).
         assert_eq!(std::mem::size_of::<Location>(), 16);
-        assert!(matches!(Key::new(&[b'a'; 22]), Key::Inline { len: 22, .. }));
-        assert!(matches!(Key::new(&[b'a'; 25]), Key::Boxed(_)));
+        assert_eq!(
+            std::mem::size_of::<(u64, Location, [usize; 2])>(),
+            40,
+            "key, value and links"
+        );
     }
 
     #[test]
@@ -1105,6 +1111,248 @@ mod arena_tests {
             live,
             "the evicted sessions' bytes are released"
         );
+    }
+}
+
+#[cfg(test)]
+mod collision_tests {
+    use super::super::arena::HEADER;
+    use super::*;
+    use std::hash::{BuildHasherDefault, Hasher};
+
+    /// A TTL no test outlives.
+    const TTL: Duration = Duration::from_secs(60);
+
+    /// Hashes as the std hasher does, except that every id containing
+    /// "twin" hashes to 0: all twins of one shard share an index entry.
+    #[derive(Default)]
+    struct TwinHasher {
+        inner: std::hash::DefaultHasher,
+        twin: bool,
+    }
+
+    impl Hasher for TwinHasher {
+        fn write(&mut self, bytes: &[u8]) {
+            self.twin |= bytes.windows(4).any(|window| window == b"twin");
+            self.inner.write(bytes);
+        }
+
+        fn finish(&self) -> u64 {
+            if self.twin { 0 } else { self.inner.finish() }
+        }
+    }
+
+    /// A map whose twins collide.
+    type Map = SessionMap<BuildHasherDefault<TwinHasher>>;
+
+    /// An empty map of `capacity` sessions whose twins collide.
+    fn map(capacity: u64) -> Map {
+        SessionMap::with_hasher(capacity, BuildHasherDefault::default())
+    }
+
+    /// `count` ids starting with `prefix` that go to shard `index`.
+    fn ids(map: &Map, prefix: &str, index: usize, count: usize) -> Vec<String> {
+        (0..)
+            .map(|n| format!("{prefix}-{n}"))
+            .filter(|id| map.index(id) == index)
+            .take(count)
+            .collect()
+    }
+
+    /// A record of `len` bytes naming `id` and `version`.
+    fn record(id: &str, version: u32, len: usize) -> Vec<u8> {
+        let tag = format!("{id}/{version}/");
+        tag.bytes().cycle().take(len.max(1)).collect()
+    }
+
+    /// Sessions held against the capacity.
+    fn held(map: &Map) -> usize {
+        map.occupancy.held.load(Ordering::Relaxed)
+    }
+
+    /// Shard `index`'s arena: bytes allocated and bytes live.
+    fn arena(map: &Map, index: usize) -> (usize, usize) {
+        let shard = map.lock(index);
+        (shard.arena.allocated(), shard.arena.live())
+    }
+
+    /// The expiry the index holds in `id`'s place, without touching it.
+    fn expiry(map: &Map, id: &str) -> Option<u64> {
+        let shard = map.shard(id);
+        shard
+            .index
+            .peek(&shard.hash(id.as_bytes()))
+            .map(|l| l.expires)
+    }
+
+    #[test]
+    fn the_twin_hasher_collides_twins_only() {
+        let map = map(10);
+        let shard = map.lock(0);
+        assert_eq!(shard.hash(b"twin-1"), shard.hash(b"twin-2"));
+        assert_ne!(shard.hash(b"id-1"), shard.hash(b"id-2"));
+        assert_ne!(shard.hash(b"id-1"), shard.hash(b"twin-1"));
+    }
+
+    #[test]
+    fn a_lookup_never_returns_a_colliding_session_nor_drops_or_promotes_it() {
+        // Capacity 2: a share of one, so a new session in a full store
+        // evicts its own shard's least recently used one.
+        let map = map(2);
+        let twins = ids(&map, "twin", 3, 2);
+        let (a, b) = (&twins[0], &twins[1]);
+        let others = ids(&map, "id", 3, 2);
+        let b_record = record(b, 1, 300);
+        map.insert(b, &b_record, TTL);
+        map.insert(&others[0], &record(&others[0], 1, 10), TTL);
+        assert_eq!(map.get(a), None, "{a} finds {b}'s entry: a miss");
+        assert_eq!(map.get(b).as_deref(), Some(&b_record[..]));
+        map.insert(&others[0], &record(&others[0], 2, 10), TTL);
+        // Now b is the least recently used; a's lookup must not change that.
+        assert_eq!(map.get(a), None);
+        map.insert(&others[1], &record(&others[1], 1, 10), TTL);
+        assert_eq!(map.get(b), None, "{b} was the least recently used");
+        assert!(map.get(&others[0]).is_some());
+        assert_eq!(held(&map), 2);
+
+        // An expired session is dropped by its own lookup only.
+        let map = self::map(100);
+        let twins = ids(&map, "twin", 5, 2);
+        let (a, b) = (&twins[0], &twins[1]);
+        map.insert(b, &record(b, 1, 200), Duration::ZERO);
+        assert_eq!(map.get(a), None);
+        assert_eq!(held(&map), 1, "{a}'s lookup left {b} alone");
+        assert_eq!(arena(&map, 5).1, HEADER + b.len() + 200);
+        assert_eq!(map.get(b), None, "expired");
+        assert_eq!(held(&map), 0);
+        assert_eq!(arena(&map, 5).1, 0);
+    }
+
+    #[test]
+    fn a_save_over_a_colliding_slot_leaves_exactly_the_new_session() {
+        let map = map(100);
+        let twins = ids(&map, "twin", 7, 2);
+        let (a, b) = (&twins[0], &twins[1]);
+        let other = &ids(&map, "id", 7, 1)[0];
+        map.insert(other, &record(other, 1, 50), TTL);
+        map.insert(a, &record(a, 1, 3_000), TTL);
+        let b_record = record(b, 1, 500);
+        map.insert(b, &b_record, TTL);
+        assert_eq!(map.get(a), None, "{a} was displaced");
+        assert_eq!(map.get(b).as_deref(), Some(&b_record[..]));
+        assert_eq!(map.len(), 2);
+        assert_eq!(held(&map), 2);
+        assert_eq!(
+            arena(&map, 7).1,
+            HEADER + b.len() + 500 + HEADER + other.len() + 50,
+            "{a}'s bytes are dead"
+        );
+        let a_record = record(a, 2, 20);
+        map.insert(a, &a_record, TTL);
+        assert_eq!(map.get(b), None);
+        assert_eq!(map.get(a).as_deref(), Some(&a_record[..]));
+        assert_eq!(held(&map), 2);
+
+        // In a full store the displacing save evicts nothing else.
+        let map = self::map(2);
+        let twins = ids(&map, "twin", 2, 2);
+        let elsewhere = &ids(&map, "id", 9, 1)[0];
+        map.insert(elsewhere, &[1], TTL);
+        map.insert(&twins[0], &[2], TTL);
+        map.insert(&twins[1], &[3], TTL);
+        assert_eq!(map.get(elsewhere).as_deref(), Some(&[1][..]));
+        assert_eq!(map.get(&twins[1]).as_deref(), Some(&[3][..]));
+        assert_eq!(map.get(&twins[0]), None);
+        assert_eq!(held(&map), 2);
+    }
+
+    #[test]
+    fn remove_and_touch_of_a_colliding_id_leave_the_other_alone() {
+        let map = map(2);
+        let twins = ids(&map, "twin", 11, 2);
+        let (a, b) = (&twins[0], &twins[1]);
+        let others = ids(&map, "id", 11, 2);
+        let b_record = record(b, 1, 400);
+        map.insert(b, &b_record, Duration::from_secs(1));
+        map.insert(&others[0], &[1], TTL);
+        let before = expiry(&map, b);
+        map.touch(a, Duration::from_secs(3_600));
+        assert_eq!(expiry(&map, b), before, "{b}'s expiry is unchanged");
+        map.remove(a);
+        assert_eq!(held(&map), 2, "{b} is still held");
+        assert_eq!(
+            arena(&map, 11).1,
+            HEADER + b.len() + 400 + HEADER + others[0].len() + 1
+        );
+        // Neither made b the most recently used: it is evicted first.
+        map.insert(&others[1], &[2], TTL);
+        assert_eq!(expiry(&map, b), None, "{b} was the least recently used");
+        assert!(map.get(&others[0]).is_some());
+
+        // And b itself is still removed and touched by its own id.
+        let map = self::map(100);
+        map.insert(b, &b_record, Duration::from_secs(1));
+        map.touch(b, Duration::from_secs(3_600));
+        assert!(expiry(&map, b) > Some(60_000), "{b} touched");
+        map.remove(a);
+        assert_eq!(map.get(b).as_deref(), Some(&b_record[..]));
+        map.remove(b);
+        assert_eq!(map.get(b), None);
+        assert_eq!(held(&map), 0);
+    }
+
+    #[test]
+    fn churn_under_forced_collisions_keeps_every_count_and_the_byte_bound() {
+        // Every id is a twin: each shard holds at most one session, the
+        // one last saved (unless removed since).
+        let map = map(1_000_000);
+        let mut model: HashMap<usize, (String, Vec<u8>)> = HashMap::new();
+        let mut state = 0x9e37_79b9_7f4a_7c15_u64;
+        let mut below = |n: u64| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state % n
+        };
+        let live = |model: &HashMap<usize, (String, Vec<u8>)>, index: usize| {
+            model
+                .get(&index)
+                .map_or(0, |(id, bytes)| HEADER + id.len() + bytes.len())
+        };
+        for step in 0..20_000u32 {
+            let id = format!("twin-{}", below(2_000));
+            let index = map.index(&id);
+            match below(10) {
+                0..6 => {
+                    let bytes = record(&id, step, 1 + below(6_000) as usize);
+                    map.insert(&id, &bytes, TTL);
+                    model.insert(index, (id, bytes));
+                }
+                6..9 => {
+                    map.remove(&id);
+                    if model.get(&index).is_some_and(|(held, _)| *held == id) {
+                        model.remove(&index);
+                    }
+                }
+                _ => map.touch(&id, TTL),
+            }
+            let (allocated, arena_live) = arena(&map, index);
+            assert_eq!(arena_live, live(&model, index), "step {step}: live bytes");
+            assert!(
+                allocated <= 2 * live(&model, index) + CHUNK_SIZE,
+                "step {step}: {allocated} bytes allocated"
+            );
+            assert_eq!(held(&map), model.len(), "step {step}: occupancy");
+        }
+        assert_eq!(map.len(), model.len() as u64);
+        for n in 0..2_000 {
+            let id = format!("twin-{n}");
+            let expected = model
+                .get(&map.index(&id))
+                .filter(|(held, _)| *held == id)
+                .map(|(_, bytes)| &bytes[..]);
+            assert_eq!(map.get(&id).as_deref(), expected, "{id}");
+        }
     }
 }
 
