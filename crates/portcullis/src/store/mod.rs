@@ -5,6 +5,7 @@
 //! [`MemoryLogoutStore`] are the single-process implementations, and the
 //! `portcullis-redis` crate has Redis.
 
+mod arena;
 mod memory;
 
 pub use memory::{
