@@ -29,7 +29,10 @@ struct Entry<V> {
     session: V,
 }
 
-type Shard<V> = Mutex<HashMap<u64, Entry<V>>>;
+/// A shard: entries by the keyed hash of their sealed value's tail. That
+/// hash is already keyed (SipHash, seeded per cache), so the map itself
+/// hashes it with foldhash rather than a second SipHash.
+type Shard<V> = Mutex<HashMap<u64, Entry<V>, foldhash::fast::RandomState>>;
 
 /// The cache. `capacity == 0` turns it off.
 /// A bounded cache keyed by exact sealed values (`capacity == 0` turns it off).
@@ -44,7 +47,7 @@ impl<V: Clone> SealedCache<V> {
     pub(crate) fn new(capacity: usize) -> Self {
         let per_shard = capacity.div_ceil(SHARDS);
         let shards = (0..if per_shard == 0 { 0 } else { SHARDS })
-            .map(|_| Mutex::new(HashMap::new()))
+            .map(|_| Mutex::new(HashMap::default()))
             .collect();
         Self {
             shards,

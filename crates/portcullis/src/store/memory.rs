@@ -525,14 +525,23 @@ const MARKER_SHARDS: usize = 16;
 /// The markers: read on every request (up to three lookups), so a plain
 /// sharded hash map under read locks, expiry checked on read and swept on
 /// write (a general-purpose cache's bookkeeping costs several times more per
-/// read).
+/// read). Keys are hashed with foldhash (seeded per map): up to three
+/// lookups per request each hash twice (the shard, then the shard's map),
+/// and SipHash cost several times more; the keys are session ids the engine
+/// made and the OP's `sub`/`sid`, not attacker-chosen input.
 struct MarkerMap {
     shards: Box<[MarkerShard]>,
     occupancy: Occupancy,
-    hasher: RandomState,
+    hasher: MarkerHasher,
 }
 
-type MarkerShard = RwLock<HashMap<Box<str>, Marker>>;
+/// The markers' hasher: fast, seeded at random per map.
+type MarkerHasher = foldhash::fast::RandomState;
+
+/// The markers of one shard.
+type MarkerTable = HashMap<Box<str>, Marker, MarkerHasher>;
+
+type MarkerShard = RwLock<MarkerTable>;
 
 #[derive(Clone, Copy)]
 struct Marker {
@@ -544,10 +553,10 @@ impl MarkerMap {
     fn new(capacity: u64) -> Self {
         Self {
             shards: (0..MARKER_SHARDS)
-                .map(|_| RwLock::new(HashMap::new()))
+                .map(|_| RwLock::new(MarkerTable::default()))
                 .collect(),
             occupancy: Occupancy::new(capacity, MARKER_SHARDS),
-            hasher: RandomState::new(),
+            hasher: MarkerHasher::default(),
         }
     }
 
@@ -559,7 +568,7 @@ impl MarkerMap {
         &self.shards[self.index(key)]
     }
 
-    fn write(&self, index: usize) -> std::sync::RwLockWriteGuard<'_, HashMap<Box<str>, Marker>> {
+    fn write(&self, index: usize) -> std::sync::RwLockWriteGuard<'_, MarkerTable> {
         self.shards[index]
             .write()
             .unwrap_or_else(|p| p.into_inner())
@@ -572,14 +581,14 @@ impl MarkerMap {
     }
 
     /// Removes the shard's expired markers.
-    fn sweep(&self, shard: &mut HashMap<Box<str>, Marker>, now: Instant) {
+    fn sweep(&self, shard: &mut MarkerTable, now: Instant) {
         let before = shard.len();
         shard.retain(|_, m| m.expires > now);
         self.occupancy.removed(before - shard.len());
     }
 
     /// Drops the shard's marker that would expire first.
-    fn drop_first_to_expire(&self, shard: &mut HashMap<Box<str>, Marker>) {
+    fn drop_first_to_expire(&self, shard: &mut MarkerTable) {
         if let Some(first) = shard
             .iter()
             .min_by_key(|(_, m)| m.expires)
@@ -639,13 +648,7 @@ impl MarkerMap {
     }
 
     /// Stores `marker` under `key`, merged into a live marker already there.
-    fn merge(
-        &self,
-        shard: &mut HashMap<Box<str>, Marker>,
-        key: &str,
-        marker: Marker,
-        now: Instant,
-    ) {
+    fn merge(&self, shard: &mut MarkerTable, key: &str, marker: Marker, now: Instant) {
         match shard.get_mut(key) {
             Some(existing) if existing.expires > now => {
                 existing.at_ms = existing.at_ms.max(marker.at_ms);
