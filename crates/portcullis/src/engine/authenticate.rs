@@ -77,13 +77,7 @@ impl Engine {
     /// `Cookie` headers, so an adapter whose framework has other header
     /// types may pass just those.
     pub fn authenticate_cached(&self, headers: &HeaderMap, now: u64) -> Option<Authentication> {
-        self.authenticate_cookies_cached(
-            headers
-                .get_all(header::COOKIE)
-                .iter()
-                .map(HeaderValue::as_bytes),
-            now,
-        )
+        self.authenticate_cookies_cached(cookie_bytes(headers), now)
     }
 
     /// [`authenticate_cached`](Self::authenticate_cached) over the raw bytes
@@ -104,13 +98,7 @@ impl Engine {
     /// from memory. Like [`authenticate_cached`](Self::authenticate_cached),
     /// it reads only the `Cookie` headers (an automatic refresh included).
     pub async fn authenticate(&self, headers: &HeaderMap, now: u64) -> Authentication {
-        let (mut step, present) = self.lookup_step(
-            headers
-                .get_all(header::COOKIE)
-                .iter()
-                .map(HeaderValue::as_bytes),
-            now,
-        );
+        let (mut step, present) = self.lookup_step(cookie_bytes(headers), now);
         loop {
             step = match step {
                 Step::Done(done) => return done,
@@ -132,7 +120,7 @@ impl Engine {
                     };
                 }
                 Step::NeedRefresh(session) => {
-                    return self.auto_refresh(session, headers, now).await;
+                    return self.auto_refresh(session, headers, &present, now).await;
                 }
             };
         }
@@ -303,6 +291,7 @@ impl Engine {
         &self,
         session: Arc<ActiveSession>,
         headers: &HeaderMap,
+        present: &PresentCookies,
         now: u64,
     ) -> Authentication {
         match self.refresh(&session, headers).await {
@@ -310,13 +299,7 @@ impl Engine {
                 session: fresh,
                 set_cookies,
             },
-            Err(OidcError::ReauthenticationRequired) => match self.clear_session_cookies(headers) {
-                Ok(set_cookies) => Authentication::Anonymous { set_cookies },
-                Err(error) => {
-                    tracing::warn!(%error, "could not build the cookies that clear a stale session");
-                    Authentication::anonymous()
-                }
-            },
+            Err(OidcError::ReauthenticationRequired) => self.anonymous_clearing(present),
             Err(error) => {
                 let still_valid = session.data().expires_at.is_some_and(|exp| now < exp);
                 if still_valid {
@@ -341,7 +324,7 @@ impl Engine {
     /// No session, and the cookies that clear the session cookies the
     /// request carried.
     fn anonymous_clearing(&self, present: &PresentCookies) -> Authentication {
-        match self.removal_for(present).map_err(OidcError::from) {
+        match self.removal_for(present) {
             Ok(set_cookies) => Authentication::Anonymous { set_cookies },
             Err(error) => {
                 tracing::warn!(%error, "could not build the cookies that clear a stale session");
@@ -407,6 +390,14 @@ impl Engine {
             }
         }
     }
+}
+
+/// The raw bytes of each of the request's `Cookie` headers.
+fn cookie_bytes(headers: &HeaderMap) -> impl Iterator<Item = &[u8]> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .map(HeaderValue::as_bytes)
 }
 
 /// Whether a `Set-Cookie` value sets the session cookie `name` or a chunk

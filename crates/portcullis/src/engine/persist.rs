@@ -88,8 +88,8 @@ impl Engine {
             return (cached.data().id == id).then_some(cached);
         }
         let data = SessionData::open_record(&self.keys, id, &record_aad(id), bytes).ok()?;
-        // The record is bound to its id twice: by the associated data and by
-        // the id it carries.
+        // The record is bound to its id by the associated data; a record of
+        // an earlier version also carries the id, which must agree.
         if data.id != id {
             return None;
         }
